@@ -1,0 +1,394 @@
+/**
+ * `npm run bench`: prints figures against the issues' targets and writes them as JSON to the
+ * temp dir. Nothing is asserted: a missed target is printed, never a failed exit.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import type { JobDefinition, JsonObject, RunEvent } from '../src/core/types.js';
+import { createRedis } from '../src/distributed/connection.js';
+import { deleteLimit, listLimits, setLimit } from '../src/distributed/semaphore/limits-admin.js';
+import { loadJob } from '../src/job/load-job.js';
+import { executeJob } from '../src/run/execute-job.js';
+import type { RunResult } from '../src/run/execute-run.js';
+import { benchBareChain, benchBareFanOut } from './bullmq-baseline.js';
+import { benchBigJob, benchMultiprocess, chainOp, failureOf, jobYaml, median, packageRoot, writeJob } from './core-bench.js';
+import { printSection, printSummary, type Figure, type Section } from './report.js';
+import { startRedisServer, type BenchRedis } from './redis-server.js';
+
+// ---------------------------------------------------------------- worker processes
+
+interface WorkerProcess {
+  stop(): Promise<void>;
+}
+
+const liveWorkers = new Set<ChildProcess>();
+process.once('exit', () => liveWorkers.forEach((w) => w.kill('SIGKILL')));
+
+/** `node dist/worker/main.js ...`, resolved once it logged "worker ready" (stderr JSON). */
+async function startWorker(root: string, redisUrl: string, queue: string, jobs: string[], concurrency: number): Promise<WorkerProcess> {
+  const args = [join(root, 'dist', 'worker', 'main.js'), '--redis', redisUrl, '--queue', queue, '--concurrency', String(concurrency)];
+  for (const j of jobs) args.push('--jobs', j);
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } });
+  liveWorkers.add(child);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  void exited.then(() => liveWorkers.delete(child));
+  let tail = '';
+  let buffered = '';
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stderr.on('data', (chunk: Buffer) => {
+      tail = (tail + chunk.toString()).slice(-3000);
+      buffered += chunk.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) {
+        try {
+          if ((JSON.parse(line) as { msg?: string }).msg === 'worker ready') resolve();
+        } catch {
+          // not a JSON log line
+        }
+      }
+    });
+    child.once('error', reject);
+    void exited.then(() => reject(new Error(`worker exited before "worker ready" (code ${child.exitCode}):\n${tail}`)));
+    setTimeout(() => reject(new Error(`worker not ready within 30 s:\n${tail}`)), 30_000).unref();
+  });
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
+      child.kill('SIGTERM');
+      await exited;
+      clearTimeout(kill);
+    }
+  };
+  try {
+    await ready;
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { stop };
+}
+
+/** `count` workers on a fresh queue for one measurement; stopped afterwards, whatever happens. */
+async function withWorkers<T>(
+  ctx: Ctx,
+  o: { count: number; concurrency: number; jobs: string[] },
+  fn: (queue: string) => Promise<T>,
+): Promise<T> {
+  const queue = `bench-${randomUUID().slice(0, 8)}`;
+  const workers: WorkerProcess[] = [];
+  try {
+    for (let i = 0; i < o.count; i++) workers.push(await startWorker(ctx.root, ctx.redisUrl, queue, o.jobs, o.concurrency));
+    return await fn(queue);
+  } finally {
+    await Promise.all(workers.map((w) => w.stop()));
+  }
+}
+
+interface Ctx {
+  root: string;
+  tmp: string;
+  redisUrl: string;
+}
+
+interface TimedRun {
+  result: RunResult;
+  /** performance.now() at each event, in order. */
+  times: Array<{ e: RunEvent; at: number }>;
+}
+
+/** executeJob on the distributed executor; throws unless the run succeeds within `timeoutMs`. */
+async function runDistributed(ctx: Ctx, job: JobDefinition, queue: string, timeoutMs: number): Promise<TimedRun> {
+  const times: TimedRun['times'] = [];
+  const runConfig: JsonObject = { execution: { config: { distributed: { redis: ctx.redisUrl, queue } } } };
+  const result = await executeJob(job, {
+    runConfig,
+    signal: AbortSignal.timeout(timeoutMs),
+    onEvent: (e) => times.push({ e, at: performance.now() }),
+  });
+  if (result.status !== 'SUCCESS') {
+    throw new Error(`baton run of ${job.name} ended ${result.status} (timeout ${timeoutMs / 1000} s)${failureOf(result)}`);
+  }
+  return { result, times };
+}
+
+const at = (run: TimedRun, type: RunEvent['type']): number[] => run.times.filter((t) => t.e.type === type).map((t) => t.at);
+
+// ---------------------------------------------------------------- 4. distributed vs bare BullMQ
+
+const HOPS = 2000;
+const WARMUP = 20; // as benchBareChain: untimed first hops
+const FAN_OUT = 20_000;
+const FAN_CONCURRENCY = 100;
+
+function distributedMissing(root: string): string | undefined {
+  for (const f of ['src/distributed/coordinator.ts', 'worker/main.ts', 'dist/worker/main.js']) {
+    if (!existsSync(join(root, f))) return `${f} does not exist`;
+  }
+  return undefined;
+}
+
+async function benchChain(ctx: Ctx): Promise<Section> {
+  const section: Section = {
+    title: `4a. Distributed chain of ${HOPS.toLocaleString('en-US')} no-op steps vs bare BullMQ`,
+    short: '4a. distributed chain',
+    method: [
+      `Bare: benchBareChain (QueueEvents listener adds the next job; worker in this process), ${WARMUP} warm-up hops + ${HOPS} timed.`,
+      `Baton: a chain of ${WARMUP + HOPS} steps (deps), one worker process at --concurrency 1; timed from the`,
+      `${WARMUP}th STEP_SUCCESS to the last one (${HOPS} hops), as seen by the coordinator's onEvent.`,
+    ].join('\n'),
+    figures: [],
+  };
+  const bare = await benchBareChain(ctx.redisUrl, HOPS);
+  section.figures.push({ name: 'bare BullMQ', value: bare.msPerHop, unit: 'ms/hop' });
+  const file = await writeJob(join(ctx.tmp, 'dchain'), 'job.yaml', jobYaml('dchain', WARMUP + HOPS, chainOp('noop')));
+  const job = await loadJob(file);
+  const run = await withWorkers(ctx, { count: 1, concurrency: 1, jobs: [file] }, (queue) => runDistributed(ctx, job, queue, 120_000));
+  const done = at(run, 'STEP_SUCCESS');
+  const baton = ((done[done.length - 1] as number) - (done[WARMUP - 1] as number)) / HOPS;
+  section.figures.push(
+    { name: 'baton', value: baton, unit: 'ms/hop' },
+    { name: 'baton ÷ bare', value: baton / bare.msPerHop, unit: '×', target: { cmp: '<=', limit: 1.2 } },
+  );
+  return section;
+}
+
+async function benchFanOut(ctx: Ctx): Promise<Section> {
+  const section: Section = {
+    title: `4b. Distributed fan-out of ${FAN_OUT.toLocaleString('en-US')} no-op steps vs bare BullMQ`,
+    short: '4b. distributed fan-out',
+    method: [
+      `Bare: benchBareFanOut, one addBulk to one worker (in this process) at concurrency ${FAN_CONCURRENCY}, addBulk → last completion.`,
+      `Baton: ${FAN_OUT.toLocaleString('en-US')} independent steps, one worker process at --concurrency ${FAN_CONCURRENCY};`,
+      'RUN_START → last STEP_SUCCESS (the run record and plan are already in Redis; the final outputs fetch is after).',
+    ].join('\n'),
+    figures: [],
+  };
+  const bare = await benchBareFanOut(ctx.redisUrl, FAN_OUT, FAN_CONCURRENCY);
+  section.figures.push({ name: 'bare BullMQ', value: bare.jobsPerSecond, unit: 'jobs/s' });
+  const file = await writeJob(join(ctx.tmp, 'dfan'), 'job.yaml', jobYaml('dfan', FAN_OUT, () => 'fn: ./ops.mjs#noop'));
+  const job = await loadJob(file);
+  const { run, wallMs } = await withWorkers(ctx, { count: 1, concurrency: FAN_CONCURRENCY, jobs: [file] }, async (queue) => {
+    const t0 = performance.now();
+    const run = await runDistributed(ctx, job, queue, 120_000);
+    return { run, wallMs: performance.now() - t0 };
+  });
+  const done = at(run, 'STEP_SUCCESS');
+  const baton = FAN_OUT / (((done[done.length - 1] as number) - (at(run, 'RUN_START')[0] as number)) / 1000);
+  section.figures.push(
+    {
+      name: 'baton',
+      value: baton,
+      unit: 'jobs/s',
+      note: `whole executeJob call (plan check, run record, outputs fetch): ${(wallMs / 1000).toFixed(2)} s = ${Math.round(FAN_OUT / (wallMs / 1000))} steps/s`,
+    },
+    { name: 'baton ÷ bare', value: baton / bare.jobsPerSecond, unit: '×', target: { cmp: '>=', limit: 0.7 } },
+  );
+  return section;
+}
+
+// ---------------------------------------------------------------- 5. global limits (issue 5)
+
+const LIMIT_TAG = 'bench_limit';
+const LIMITED_STEPS = 50; // per run
+const LIMIT_RUNS = 4;
+const STEP_MS = 20;
+const SLOT_LIMIT = 2;
+const CHAIN_STEPS = 200;
+
+/**
+ * Issue 5's figures. Skipped unless the semaphore exists and a distributed step tagged under a
+ * global limit of 0 is held back (i.e. the executor honours global limits).
+ */
+async function benchLimits(ctx: Ctx): Promise<Section> {
+  const title = '5. Global tag limits across runs and workers';
+  if (!existsSync(join(ctx.root, 'src/distributed/semaphore/semaphore.ts'))) {
+    return { title, figures: [], skipped: 'not wired yet (src/distributed/semaphore/semaphore.ts does not exist)' };
+  }
+  const dir = join(ctx.tmp, 'limits');
+  const log = join(dir, 'spans.log');
+  const timed = (tag: string) => `fn: ./ops.mjs#timed, tags: { ${tag} }, config: { ms: ${STEP_MS}, log: ${JSON.stringify(log)} }`;
+  const probeFile = await writeJob(dir, 'probe.yaml', jobYaml('limit_probe', 1, () => 'fn: ./ops.mjs#noop, tags: { bench_probe: x }'));
+  const limitedFile = await writeJob(dir, 'limited.yaml', jobYaml('limited', LIMITED_STEPS, () => timed(`${LIMIT_TAG}: shared`)));
+  const chainFile = await writeJob(dir, 'chain.yaml', jobYaml('limit_chain', CHAIN_STEPS, chainOp('timed', `, tags: { bench_free: chain }, config: { ms: ${STEP_MS}, log: ${JSON.stringify(log)} }`)));
+  const [probe, limited, chain] = [await loadJob(probeFile), await loadJob(limitedFile), await loadJob(chainFile)];
+  const redis = createRedis(ctx.redisUrl);
+  try {
+    const section: Section = {
+      title,
+      short: '5. global limits',
+      method: [
+        `Contended: ${LIMIT_RUNS} concurrent runs × ${LIMITED_STEPS} independent ${STEP_MS} ms steps tagged ${LIMIT_TAG}=shared, global limit ${SLOT_LIMIT},`,
+        `2 worker processes at --concurrency 4. Makespan = last op end − first op start (ops log their own spans);`,
+        `ideal = ${LIMIT_RUNS * LIMITED_STEPS} × ${STEP_MS} ms / ${SLOT_LIMIT}. Highest concurrency: sweep over the logged spans.`,
+        `Uncontended: a chain of ${CHAIN_STEPS} ${STEP_MS} ms steps, one worker, with no global limit at all vs a matching`,
+        'limit of 1000; per-step overhead = (RUN_START → RUN_SUCCESS − Σ logged op spans) / steps.',
+      ].join('\n'),
+      figures: [],
+    };
+    const notWired = await withWorkers(ctx, { count: 2, concurrency: 4, jobs: [probeFile, limitedFile] }, async (queue) => {
+      const why = await probeLimits(ctx, redis, probe, queue);
+      if (why) return why;
+      section.figures.push(...(await contended(ctx, redis, limited, queue, log)));
+      return undefined;
+    });
+    if (notWired) return { title, figures: [], skipped: `not wired yet (${notWired})` };
+    await withWorkers(ctx, { count: 1, concurrency: 1, jobs: [chainFile] }, async (queue) => {
+      section.figures.push(...(await uncontended(ctx, redis, chain, queue, log)));
+    });
+    return section;
+  } finally {
+    await redis.quit().catch(() => {});
+  }
+}
+
+/** Undefined if a step under a global limit of 0 waits; else why limits count as not honoured. */
+async function probeLimits(ctx: Ctx, redis: Redis, probe: JobDefinition, queue: string): Promise<string | undefined> {
+  await setLimit(redis, 'bench_probe', 0);
+  const run = runDistributed(ctx, probe, queue, 15_000);
+  run.catch(() => {}); // awaited below
+  const ranAnyway = await Promise.race([run.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 1500))]);
+  await deleteLimit(redis, 'bench_probe');
+  if (ranAnyway) return 'a distributed step tagged under a global limit of 0 still ran';
+  await run; // released by deleting the limit
+  return undefined;
+}
+
+async function contended(ctx: Ctx, redis: Redis, job: JobDefinition, queue: string, log: string): Promise<Figure[]> {
+  await setLimit(redis, `${LIMIT_TAG}=shared`, SLOT_LIMIT);
+  await writeFile(log, '');
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: LIMIT_RUNS }, () => runDistributed(ctx, job, queue, 60_000)));
+  const wallMs = performance.now() - t0;
+  const spans = await readSpans(log);
+  if (spans.length !== LIMIT_RUNS * LIMITED_STEPS) throw new Error(`${spans.length} op spans logged, expected ${LIMIT_RUNS * LIMITED_STEPS}`);
+  const makespan = Math.max(...spans.map((s) => s.end)) - Math.min(...spans.map((s) => s.start));
+  const ideal = (LIMIT_RUNS * LIMITED_STEPS * STEP_MS) / SLOT_LIMIT;
+  return [
+    { name: 'makespan', value: makespan, unit: 'ms', note: `wall time of the ${LIMIT_RUNS} executeJob calls: ${Math.round(wallMs)} ms` },
+    { name: `makespan ÷ ideal ${ideal} ms`, value: makespan / ideal, unit: '×', target: { cmp: '<=', limit: 1.1 } },
+    { name: 'highest concurrency observed', value: maxOverlap(spans), unit: 'steps', target: { cmp: '==', limit: SLOT_LIMIT } },
+  ];
+}
+
+async function uncontended(ctx: Ctx, redis: Redis, job: JobDefinition, queue: string, log: string): Promise<Figure[]> {
+  for (const l of await listLimits(redis)) await deleteLimit(redis, l.spec);
+  const perStep = async (): Promise<number> => {
+    await writeFile(log, '');
+    const run = await runDistributed(ctx, job, queue, 60_000);
+    const opMs = (await readSpans(log)).reduce((sum, s) => sum + s.end - s.start, 0);
+    return ((at(run, 'RUN_SUCCESS')[0] as number) - (at(run, 'RUN_START')[0] as number) - opMs) / CHAIN_STEPS;
+  };
+  const without = await perStep();
+  await setLimit(redis, 'bench_free', 1000);
+  const withLimit = await perStep();
+  await deleteLimit(redis, 'bench_free');
+  const pings: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    const t = performance.now();
+    await redis.ping();
+    pings.push(performance.now() - t);
+  }
+  const ping = median(pings);
+  const diff = withLimit - without;
+  return [
+    { name: 'overhead per step, no global limit', value: without, unit: 'ms' },
+    { name: 'overhead per step, matching limit 1000', value: withLimit, unit: 'ms' },
+    { name: 'difference per step', value: diff, unit: 'ms', note: `one PING round trip (median of 200): ${ping.toFixed(3)} ms` },
+    { name: 'difference ÷ PING round trip', value: diff / ping, unit: '×', target: { cmp: '<=', limit: 1 } },
+  ];
+}
+
+async function readSpans(file: string): Promise<Array<{ start: number; end: number }>> {
+  const text = await readFile(file, 'utf8');
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [start, end] = line.split(' ').map(Number);
+      return { start: start as number, end: end as number };
+    });
+}
+
+/** Most spans open at once; a span ending at the instant another starts does not overlap it. */
+function maxOverlap(spans: Array<{ start: number; end: number }>): number {
+  const points = spans.flatMap((s) => [{ t: s.start, d: 1 }, { t: s.end, d: -1 }]).sort((a, b) => a.t - b.t || a.d - b.d);
+  let open = 0;
+  let most = 0;
+  for (const p of points) most = Math.max(most, (open += p.d));
+  return most;
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  const root = await packageRoot();
+  const tmp = await mkdtemp(join(os.tmpdir(), 'baton-bench-'));
+  const sections: Section[] = [];
+  const record = (s: Section): void => {
+    sections.push(s);
+    printSection(s);
+  };
+  // `npm run bench -- --only=4a,5`: just those sections (by the number their title starts with).
+  const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+  const attempt = async (title: string, fn: () => Promise<Section | Section[]>): Promise<void> => {
+    if (only && !only.some((o) => title.startsWith(o))) return;
+    try {
+      const out = await fn();
+      for (const s of Array.isArray(out) ? out : [out]) record(s);
+    } catch (e) {
+      record({ title, figures: [], error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+    }
+  };
+  // Other processes on the machine skew every figure: the 1-minute load average says how busy it was.
+  const load = (): string => os.loadavg()[0]!.toFixed(2);
+  const loadAtStart = load();
+  console.log(`baton bench — node ${process.version}, ${os.availableParallelism()} CPUs, load average ${loadAtStart}, temp dir ${tmp}`);
+  let redis: BenchRedis | undefined;
+  try {
+    await attempt('1. Multiprocess per-step overhead', () => benchMultiprocess(tmp));
+    await attempt('2-3. 100,000-op job: load, select + plan', () => benchBigJob(tmp));
+
+    const missing = distributedMissing(root);
+    let noRedis: string | undefined;
+    if (!missing) {
+      redis = await startRedisServer().catch((e: unknown) => {
+        noRedis = `no redis-server: ${e instanceof Error ? e.message : String(e)}`;
+        return undefined;
+      });
+    }
+    const ctx = redis ? { root, tmp, redisUrl: redis.url } : undefined;
+    const skip = missing ?? noRedis ?? '';
+    if (ctx) {
+      await attempt('4a. Distributed chain vs bare BullMQ', () => benchChain(ctx));
+      await attempt('4b. Distributed fan-out vs bare BullMQ', () => benchFanOut(ctx));
+      await attempt('5. Global tag limits across runs and workers', () => benchLimits(ctx));
+    } else {
+      record({ title: '4. Distributed vs bare BullMQ', figures: [], skipped: skip });
+      record({ title: '5. Global tag limits across runs and workers', figures: [], skipped: skip });
+    }
+  } finally {
+    await redis?.stop();
+    await rm(tmp, { recursive: true, force: true });
+  }
+  printSummary(sections);
+  const out = join(os.tmpdir(), 'bench-results.json');
+  const loadAverage = { start: Number(loadAtStart), end: Number(load()) };
+  const meta = { date: new Date().toISOString(), node: process.version, cpus: os.availableParallelism(), loadAverage };
+  console.log(`\nload average (1 min): ${loadAverage.start} at start, ${loadAverage.end} at the end`);
+  await writeFile(out, JSON.stringify({ ...meta, sections }, null, 2) + '\n');
+  console.log(`\nfigures as JSON: ${out}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { registerLimits } from './commands/limits.js';
+import { registerLogs } from './commands/logs.js';
+import { registerOperate } from './commands/operate.js';
+import { registerPlan } from './commands/plan.js';
+import { registerRun } from './commands/run.js';
+import { registerRuns } from './commands/runs.js';
+import { registerStatus } from './commands/status.js';
+import { registerValidate } from './commands/validate.js';
+import { reportError } from './exit-codes.js';
+
+// `coordinator logs ... | head`: a closed pipe ends the command quietly.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
+const program = new Command('coordinator')
+  .description('baton: run Dagster-style jobs in-process, multiprocess, or distributed on Redis queues')
+  .showHelpAfterError()
+  .exitOverride();
+
+registerRun(program);
+registerPlan(program);
+registerValidate(program);
+registerStatus(program);
+registerLogs(program);
+registerRuns(program);
+registerOperate(program);
+registerLimits(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  process.exitCode = reportError(e);
+}

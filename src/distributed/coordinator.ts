@@ -1,0 +1,199 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Queue } from 'bullmq';
+import type { ExecutionPlan, JobDefinition, RunConfig, RunEvent, StepStatus } from '../core/types.js';
+import { executeRun, type RunResult } from '../run/execute-run.js';
+import type { ExecuteOptions } from '../run/execute-job.js';
+import type { ResumedStep } from '../run/resume-state.js';
+import { assertRedisReachable, createRedis, redactRedisUrl } from './connection.js';
+import { createDistributedLauncher } from './distributed-launcher.js';
+import { DEFAULT_PREFIX, runKeys } from './keys.js';
+import { BatonError } from '../errors.js';
+import { createOutputStore } from './output-store.js';
+import { takeRunLease } from './run-lease.js';
+import { distributedSection, withDistributed } from './recorded-config.js';
+import { createRunStore, type RunStore } from './run-store.js';
+import { createSemaphore } from './semaphore/semaphore.js';
+import type { StepJobData } from './step-message.js';
+import { distributedTuning } from './tuning.js';
+
+/** Completed steps stay in BullMQ for an hour (so a repeated enqueue stays a no-op), failed ones a day. */
+export const QUEUE_JOB_RETENTION = { removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 } };
+
+export interface DriveOptions extends ExecuteOptions {
+  /** Re-execution: the run this one was made from. */
+  parentRunId?: string;
+  /** Resuming a run already recorded in Redis (its coordinator died). */
+  resume?: { afterId: string; steps: Readonly<Record<string, ResumedStep>> };
+  /** How long to wait for a dead coordinator's lease on the run to expire. */
+  leaseWaitMs?: number;
+}
+
+/**
+ * The coordinator side of the distributed executor: records the run in Redis (or adopts a
+ * recorded one), holds a lease on it while it drives it through BullMQ, and obeys a cancel that
+ * arrives through the run's event stream from any machine.
+ */
+export async function executeDistributed(
+  job: JobDefinition,
+  plan: ExecutionPlan,
+  runConfig: RunConfig,
+  options: DriveOptions,
+): Promise<RunResult> {
+  const ex = runConfig.executor;
+  if (ex.kind !== 'distributed') throw new Error('executeDistributed needs the distributed executor');
+  await assertRedisReachable(ex.redisUrl);
+  const prefix = DEFAULT_PREFIX;
+  const tuning = distributedTuning();
+  const runId = options.runId ?? randomUUID();
+  const holder = `coordinator:${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const redis = createRedis(ex.redisUrl);
+  redis.on('error', () => {}); // reconnection is automatic; commands wait in the offline queue
+  const runStore = createRunStore(redis, prefix);
+  const runTags = { ...job.tags, ...(options.tags ?? {}) };
+  if (!options.resume && (await redis.exists(runKeys(runId, prefix).record)) === 1) {
+    await redis.quit().catch(() => {});
+    throw new BatonError('RUN_BUSY', `run id "${runId}" is already taken by another run`);
+  }
+
+  const lease = await takeRunLease(redis, runId, holder, { ttlMs: tuning.runLeaseMs, waitMs: options.leaseWaitMs ?? 0, prefix }).catch(
+    async (e: unknown) => {
+      await redis.quit().catch(() => {});
+      throw e;
+    },
+  );
+  const queueConnection = createRedis(ex.redisUrl, { role: 'bullmq' });
+  const queue = new Queue<StepJobData>(ex.queue, { connection: queueConnection, defaultJobOptions: QUEUE_JOB_RETENTION });
+  queue.on('error', () => {});
+  const semaphore = createSemaphore({
+    redisUrl: ex.redisUrl,
+    prefix,
+    holder,
+    leaseTtlMs: tuning.slotLeaseMs,
+    waiterTtlMs: tuning.slotLeaseMs,
+    sweepIntervalMs: tuning.slotSweepMs,
+  });
+  // Canceled by the caller (Ctrl-C), by `coordinator cancel` from anywhere, or because the lease was lost.
+  const cancel = new AbortController();
+  const onCallerAbort = (): void => cancel.abort();
+  options.signal?.addEventListener('abort', onCallerAbort, { once: true });
+  if (options.signal?.aborted) cancel.abort();
+  lease.onLost(() => cancel.abort());
+
+  const recorder = createRecorder(runStore);
+  const launcher = createDistributedLauncher({
+    runId,
+    plan,
+    queue,
+    redis,
+    runStore,
+    semaphore,
+    runLimits: ex.tagConcurrencyLimits,
+    runTags,
+    outputStorage: ex.outputStorage,
+    prefix,
+    ...(options.resume ? { resume: options.resume } : {}),
+    onCancelRequested: () => cancel.abort(),
+  });
+  try {
+    if (!options.resume) {
+      await runStore.createRun(
+        {
+          runId,
+          job: job.name,
+          jobHash: job.hash,
+          jobPath: job.sourcePath,
+          status: 'STARTED',
+          tags: runTags,
+          startedAt: new Date().toISOString(),
+          runConfig: redactRunConfig(runConfig.raw),
+          queue: ex.queue,
+          ...(options.parentRunId ? { parentRunId: options.parentRunId } : {}),
+        },
+        plan,
+      );
+    } else {
+      await runStore.setRunStatus(runId, 'STARTED');
+    }
+    // Steps that no limit can match skip the semaphore, once it knows which limits exist.
+    await semaphore.ready().catch(() => {});
+    const restore = options.resume ? restoreStates(options.resume.steps) : undefined;
+    const result = await executeRun({
+      job,
+      plan,
+      launcher,
+      runId,
+      maxConcurrent: ex.maxConcurrent,
+      // The run's own limits are enforced by the shared semaphores, scoped to the run.
+      tagConcurrencyLimits: [],
+      retriesEnabled: ex.retries,
+      keepOutputs: false,
+      signal: cancel.signal,
+      ...(restore ? { restore } : {}),
+      onEvent: (e) => {
+        recorder.record(e);
+        if (e.type === 'RUN_CANCELING') recorder.track(runStore.setRunStatus(runId, 'CANCELING'));
+        options.onEvent?.(e);
+      },
+    });
+    await recorder.flushed();
+    await runStore.setRunStatus(runId, result.status, new Date().toISOString(), ex.retentionSeconds);
+    const succeeded = plan.steps.filter((s) => result.steps[s.key] === 'SUCCESS').map((s) => s.key);
+    const outputs = succeeded.length > 0 ? await createOutputStore(redis, ex.outputStorage, prefix).getMany(runId, succeeded) : {};
+    return { ...result, outputs };
+  } finally {
+    options.signal?.removeEventListener('abort', onCallerAbort);
+    await lease.release();
+    await runStore.close(); // ends the launcher's blocked read at once
+    await launcher.close();
+    await semaphore.close();
+    await queue.close();
+    // BullMQ leaves connections it was handed open.
+    await Promise.all([redis.quit().catch(() => {}), queueConnection.quit().catch(() => {})]);
+  }
+}
+
+/** The run config as recorded in Redis: a password in the Redis URL is never stored. */
+function redactRunConfig(raw: RunConfig['raw']): RunConfig['raw'] {
+  const redis = distributedSection(raw)?.redis;
+  return typeof redis === 'string' ? withDistributed(raw, (d) => ({ ...d, redis: redactRedisUrl(redis) })) : structuredClone(raw);
+}
+
+function restoreStates(steps: Readonly<Record<string, ResumedStep>>): Record<string, { status: StepStatus; attempt: number }> {
+  return Object.fromEntries(Object.entries(steps).map(([k, s]) => [k, { status: s.status, attempt: s.attempt }]));
+}
+
+const STEP_STATUS_OF: Partial<Record<RunEvent['type'], StepStatus>> = {
+  STEP_SUCCESS: 'SUCCESS',
+  STEP_FAILURE: 'FAILURE',
+  STEP_UP_FOR_RETRY: 'UP_FOR_RETRY',
+  STEP_SKIPPED: 'SKIPPED',
+  STEP_CANCELED: 'CANCELED',
+};
+
+/**
+ * Persists the coordinator's decisions: step states and events (workers write their own
+ * STEP_START and LOG). Writes are not awaited
+ * one by one (ioredis keeps their order on the connection); `flushed` waits for all of them.
+ */
+function createRecorder(store: RunStore): { record(e: RunEvent): void; track(p: Promise<unknown>): void; flushed(): Promise<void> } {
+  const pending = new Set<Promise<unknown>>();
+  const track = (p: Promise<unknown>): void => {
+    const q = p.catch(() => {}).finally(() => pending.delete(q));
+    pending.add(q);
+  };
+  return {
+    track,
+    record(e) {
+      // Workers write STEP_START (with the step's state) and op LOG lines themselves.
+      if ((e.type === 'LOG' || e.type === 'STEP_START') && e.stepKey !== undefined) return;
+      const status = STEP_STATUS_OF[e.type];
+      if (e.stepKey === undefined || status === undefined) return track(store.appendEvent(e));
+      const state = { status, attempt: e.attempt ?? 0, updatedAt: e.timestamp, ...(e.worker ? { worker: e.worker } : {}) };
+      track(store.recordStepEvent(e, state));
+    },
+    async flushed() {
+      while (pending.size > 0) await Promise.all([...pending]);
+    },
+  };
+}

@@ -1,0 +1,241 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { bucketsFor } from '../core/tag-limits.js';
+import type {
+  ExecutionPlan,
+  LaunchHooks,
+  OutputStorage,
+  PlanStep,
+  SerializedError,
+  StepLauncher,
+  StepOutcome,
+  StepRequest,
+  TagConcurrencyLimit,
+  Tags,
+} from '../core/types.js';
+import type { ResumedStep } from '../run/resume-state.js';
+import type { RunStore } from './run-store.js';
+import type { Semaphore } from './semaphore/semaphore.js';
+import { cancelChannel, stepJobId, stepPriority, type StepJobData } from './step-message.js';
+
+export interface DistributedLauncherOptions {
+  runId: string;
+  plan: ExecutionPlan;
+  queue: Queue<StepJobData>;
+  /** Ordinary commands and PUBLISH. */
+  redis: Redis;
+  runStore: RunStore;
+  semaphore: Semaphore;
+  /** The run's own tag limits: enforced through the shared semaphores, scoped to this run. */
+  runLimits: readonly TagConcurrencyLimit[];
+  runTags: Tags;
+  outputStorage: OutputStorage;
+  prefix: string;
+  /** How often in-flight steps are checked against BullMQ for a step lost without a result. */
+  sweepIntervalMs?: number;
+  /** Resuming: where each step got to, and the stream id the replay stopped at. */
+  resume?: { afterId: string; steps: Readonly<Record<string, ResumedStep>> };
+  /** Someone asked, through the run's event stream, for the run to be canceled. */
+  onCancelRequested?: () => void;
+}
+
+interface InFlight {
+  data: StepJobData;
+  jobId: string;
+  requeues: number;
+  hooks: LaunchHooks;
+  resolve: (o: StepOutcome) => void;
+  since: number;
+}
+
+/**
+ * Moves steps through BullMQ. Each attempt first takes a slot in every tag limit it matches
+ * (global and the run's own, one atomic semaphore call), then is enqueued (batched per tick);
+ * how it went is learnt from the run's event stream, where workers append STEP_START, LOG and
+ * STEP_ATTEMPT_END. It never decides anything: the run loop does.
+ */
+export function createDistributedLauncher(o: DistributedLauncherOptions): StepLauncher {
+  const steps = new Map<string, PlanStep>(o.plan.steps.map((s) => [s.key, s]));
+  const inFlight = new Map<string, InFlight>();
+  let batch: Array<{ name: string; data: StepJobData; opts: { jobId: string } }> = [];
+  let closed = false;
+  let lastId = o.resume?.afterId ?? '0-0';
+
+  const enqueue = (f: InFlight): void => {
+    f.jobId = stepJobId(o.runId, f.data.stepKey, f.data.attempt, f.requeues);
+    f.since = Date.now();
+    if (batch.length === 0) setImmediate(flush);
+    batch.push({ name: f.data.op, data: f.data, opts: { jobId: f.jobId } });
+  };
+
+  const flush = (): void => {
+    const jobs = batch;
+    batch = [];
+    o.queue.addBulk(jobs).catch((e: unknown) => {
+      for (const j of jobs) settle(j.data.stepKey, { ok: false, error: lost(`could not enqueue: ${String(e)}`) });
+    });
+  };
+
+  const settle = (stepKey: string, outcome: StepOutcome): void => {
+    const f = inFlight.get(stepKey);
+    if (!f) return;
+    inFlight.delete(stepKey);
+    // The worker released it already when it could; releasing again is harmless and covers a dead worker.
+    if (f.data.leaseId) o.semaphore.release([f.data.leaseId]).catch(() => {});
+    f.resolve(outcome);
+  };
+
+  /** The worker found the step's lease expired (the step was re-queued after its worker died): take a fresh one. */
+  const retakeSlot = async (f: InFlight): Promise<void> => {
+    try {
+      const lease = await o.semaphore.acquire(slotRequest(f.data), f.hooks.signal);
+      f.data = { ...f.data, leaseId: lease.buckets.length > 0 ? lease.id : undefined };
+      f.requeues += 1;
+      enqueue(f);
+    } catch {
+      settle(f.data.stepKey, canceledOutcome('canceled while waiting for a concurrency slot'));
+    }
+  };
+
+  const slotRequest = (d: StepJobData) => ({
+    runId: o.runId,
+    stepKey: d.stepKey,
+    attempt: d.attempt,
+    tags: d.tags,
+    priority: stepPriority(d.tags, o.runTags),
+    runLimits: o.runLimits,
+  });
+
+  // Follows the run's event stream; the only blocking connection the coordinator holds per run.
+  const pump = (async () => {
+    while (!closed) {
+      let events;
+      try {
+        events = await o.runStore.readEvents(o.runId, lastId, { blockMs: 1000, count: 1000 });
+      } catch {
+        if (closed) break;
+        await new Promise((r) => setTimeout(r, 200)); // Redis restarting: try again
+        continue;
+      }
+      for (const { id, event: e } of events) {
+        lastId = id;
+        if (e.type === 'RUN_CANCELING') o.onCancelRequested?.();
+        const f = e.stepKey === undefined ? undefined : inFlight.get(e.stepKey);
+        if (!f || e.attempt !== f.data.attempt) continue;
+        if (e.type === 'STEP_START') f.hooks.onStart?.({ ...(e.worker ? { worker: e.worker } : {}), ...(e.pid ? { pid: e.pid } : {}) });
+        else if (e.type === 'LOG') f.hooks.onLog({ level: e.level ?? 'info', msg: e.message ?? '', time: Date.parse(e.timestamp), ...(e.fields ? { fields: e.fields } : {}) });
+        else if (e.type === 'STEP_ATTEMPT_END') {
+          if (!e.ok && e.error?.code === 'SLOT_LOST') void retakeSlot(f);
+          else settle(e.stepKey as string, e.ok ? { ok: true, output: null } : { ok: false, error: e.error ?? lost('no error given') });
+        }
+      }
+    }
+  })();
+
+  // Safety net: a step BullMQ gave up on (stalled too often) or that vanished never reports back.
+  const sweepMs = o.sweepIntervalMs ?? 5000;
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    const suspects = [...inFlight.values()].filter((f) => f.jobId && now - f.since > sweepMs).slice(0, 200);
+    for (const f of suspects) {
+      const { jobId } = f;
+      o.queue
+        .getJob(jobId)
+        .then(async (job) => {
+          if (inFlight.get(f.data.stepKey) !== f || f.jobId !== jobId) return;
+          if (!job) return settle(f.data.stepKey, { ok: false, error: lost('its queue entry disappeared') });
+          if ((await job.getState()) === 'failed') settle(f.data.stepKey, { ok: false, error: lost(job.failedReason || 'BullMQ marked it failed') });
+        })
+        .catch(() => {});
+    }
+  }, sweepMs);
+  sweep.unref();
+
+  return {
+    async launch(request: StepRequest, hooks: LaunchHooks): Promise<StepOutcome> {
+      const step = steps.get(request.stepKey) as PlanStep;
+      let data: StepJobData = {
+        runId: o.runId,
+        jobName: request.jobName,
+        jobHash: request.jobHash,
+        stepKey: step.key,
+        op: step.op,
+        attempt: request.attempt,
+        config: step.config,
+        tags: step.tags,
+        inputs: step.inputs,
+        outputStorage: o.outputStorage,
+        prefix: o.prefix,
+      };
+      const resumed = o.resume?.steps[step.key];
+      if (resumed?.attempt === request.attempt) {
+        // The step's previous coordinator died: take the result a worker left, or re-attach to the attempt still queued or running.
+        if (resumed.unhandledEnd) return resumed.unhandledEnd;
+        const jobId = await liveJobId(step.key, request.attempt);
+        if (jobId) {
+          return new Promise<StepOutcome>((resolve) => {
+            inFlight.set(step.key, { data, jobId, requeues: 0, hooks, resolve, since: Date.now() });
+            hooks.signal.addEventListener('abort', () => void cancel(step.key), { once: true });
+          });
+        }
+        await o.queue.remove(stepJobId(o.runId, step.key, request.attempt)).catch(() => 0); // a failed leftover blocks the id
+      }
+      // Steps no limit can match skip the semaphore entirely.
+      if (o.semaphore.hasGlobalLimits() || bucketsFor(step.tags, o.runLimits).length > 0) {
+        try {
+          const lease = await o.semaphore.acquire(slotRequest(data), hooks.signal);
+          if (lease.buckets.length > 0) data = { ...data, leaseId: lease.id };
+        } catch {
+          return canceledOutcome('canceled while waiting for a concurrency slot');
+        }
+      }
+      return new Promise<StepOutcome>((resolve) => {
+        const f: InFlight = { data, jobId: '', requeues: 0, hooks, resolve, since: Date.now() };
+        inFlight.set(step.key, f);
+        enqueue(f);
+        hooks.signal.addEventListener('abort', () => void cancel(step.key), { once: true });
+      });
+    },
+    async close() {
+      closed = true;
+      clearInterval(sweep);
+      await pump;
+    },
+  };
+
+  /** The BullMQ job of this attempt that is still waiting or running, if any (requeues have suffixed ids). */
+  async function liveJobId(stepKey: string, attempt: number): Promise<string | undefined> {
+    for (let requeue = 3; requeue >= 0; requeue--) {
+      const id = stepJobId(o.runId, stepKey, attempt, requeue);
+      const state = await o.queue.getJobState(id);
+      if (state === 'waiting' || state === 'active' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children') return id;
+    }
+    return undefined;
+  }
+
+  /** A queued step is removed; a running one is aborted by its worker, which then reports back. */
+  async function cancel(stepKey: string): Promise<void> {
+    const f = inFlight.get(stepKey);
+    if (!f) return;
+    const unsent = batch.findIndex((j) => j.opts.jobId === f.jobId);
+    if (unsent >= 0) {
+      batch.splice(unsent, 1);
+      settle(stepKey, canceledOutcome('canceled before it started'));
+      return;
+    }
+    const removed = await o.queue.remove(f.jobId).catch(() => 0);
+    if (removed === 1) {
+      settle(stepKey, canceledOutcome('canceled before it started'));
+      return;
+    }
+    await o.redis.publish(cancelChannel(o.prefix), JSON.stringify({ runId: o.runId, stepKey }));
+  }
+}
+
+function canceledOutcome(message: string): StepOutcome {
+  return { ok: false, error: { name: 'BatonError', code: 'STEP_CANCELED', message } };
+}
+
+function lost(why: string): SerializedError {
+  return { name: 'BatonError', code: 'STEP_LOST', message: `step lost: ${why}` };
+}

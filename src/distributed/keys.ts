@@ -1,0 +1,61 @@
+/**
+ * The one place Redis key names are built.
+ *
+ * Every key of a run shares the hash tag `{run:<runId>}`, so in Redis Cluster they all live
+ * in one slot and a MULTI over them is legal.
+ *
+ *   <prefix>:{run:<runId>}:record   hash    RunRecord fields (objects JSON-encoded)
+ *   <prefix>:{run:<runId>}:plan     string  ExecutionPlan as JSON
+ *   <prefix>:{run:<runId>}:steps    hash    stepKey -> StepState JSON {status, attempt, worker?, updatedAt}
+ *   <prefix>:{run:<runId>}:events   stream  append-only RunEvents, field `e` holds the event JSON
+ *   <prefix>:{run:<runId>}:outputs  hash    stepKey -> output JSON, or {"$file": path} for filesystem storage
+ *   <prefix>:{run:<runId>}:driver   string  id of the coordinator driving the run (a lease: PX TTL, renewed)
+ *   <prefix>:runs                   zset    runId scored by start time (epoch ms)
+ *
+ * The default prefix is `baton`.
+ */
+
+export const DEFAULT_PREFIX = 'baton';
+
+export interface RunKeys {
+  record: string;
+  plan: string;
+  steps: string;
+  events: string;
+  outputs: string;
+  driver: string;
+}
+
+/** `<prefix>:{run:<runId>}` — the shared part of every per-run key. */
+export function runKeyBase(runId: string, prefix: string = DEFAULT_PREFIX): string {
+  return `${prefix}:{run:${runId}}`;
+}
+
+/** All keys of one run. */
+export function runKeys(runId: string, prefix: string = DEFAULT_PREFIX): RunKeys {
+  const base = runKeyBase(runId, prefix);
+  return {
+    record: `${base}:record`,
+    plan: `${base}:plan`,
+    steps: `${base}:steps`,
+    events: `${base}:events`,
+    outputs: `${base}:outputs`,
+    driver: `${base}:driver`,
+  };
+}
+
+/** The keys of a run as a list, e.g. for DEL or EXISTS. */
+export function allRunKeys(runId: string, prefix: string = DEFAULT_PREFIX): string[] {
+  return Object.values(runKeys(runId, prefix));
+}
+
+export const recordKey = (runId: string, prefix?: string): string => runKeys(runId, prefix).record;
+export const planKey = (runId: string, prefix?: string): string => runKeys(runId, prefix).plan;
+export const stepsKey = (runId: string, prefix?: string): string => runKeys(runId, prefix).steps;
+export const eventsKey = (runId: string, prefix?: string): string => runKeys(runId, prefix).events;
+export const outputsKey = (runId: string, prefix?: string): string => runKeys(runId, prefix).outputs;
+
+/** Global sorted set of run ids scored by start time in ms. */
+export function runsIndexKey(prefix: string = DEFAULT_PREFIX): string {
+  return `${prefix}:runs`;
+}

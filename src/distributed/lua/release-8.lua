@@ -1,0 +1,17 @@
+-- release: returns the slots of leases (and forgets waiters) with these ids, then admits
+-- whoever now fits. Idempotent: unknown ids are ignored.
+-- KEYS[1..8]  the standard semaphore keys (includes/keys.lua)
+-- ARGV[1]     granted channel
+-- ARGV[2..]   lease or waiter ids
+-- Returns the number of leases released.
+-- @include "grant-pass"
+
+local now = now_ms()
+expire(now)
+local released = 0
+for i = 2, #ARGV do
+  if drop_lease(ARGV[i]) then released = released + 1 end
+  drop_waiter(ARGV[i])
+end
+grant_pass(now, ARGV[1], nil)
+return released

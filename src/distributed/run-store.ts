@@ -1,0 +1,341 @@
+/** Run records, step states and the append-only event stream of distributed runs, in Redis. */
+import type { Redis } from 'ioredis';
+import type {
+  ExecutionPlan,
+  JsonObject,
+  RunEvent,
+  RunStatus,
+  StepStatus,
+} from '../core/types.js';
+import { BatonError } from '../errors.js';
+import { DEFAULT_PREFIX, runKeys, runsIndexKey } from './keys.js';
+import { keyCount, loadScript } from './lua-loader.js';
+
+export interface RunRecord {
+  runId: string;
+  job: string;
+  jobHash: string;
+  jobPath: string;
+  status: RunStatus;
+  tags: Record<string, string>;
+  /** ISO-8601 */
+  startedAt: string;
+  endedAt?: string;
+  runConfig: JsonObject;
+  queue: string;
+  parentRunId?: string;
+}
+
+export interface StepState {
+  status: StepStatus;
+  attempt: number;
+  worker?: string;
+  /** ISO-8601 */
+  updatedAt: string;
+}
+
+export interface StoredRun {
+  record: RunRecord;
+  plan: ExecutionPlan;
+  steps: Record<string, StepState>;
+}
+
+export interface ReadEventsOptions {
+  /** Wait up to this long for events after `afterId` (XREAD BLOCK; 0 waits forever). */
+  blockMs?: number;
+  count?: number;
+}
+
+export interface StoredEvent {
+  /** Stream id, usable as `afterId`. */
+  id: string;
+  event: RunEvent;
+}
+
+export interface RunStore {
+  /**
+   * One MULTI: record, plan, every step NOT_STARTED, and the run in the runs index. Any earlier
+   * keys of the same runId (events, outputs too) are dropped: a created run starts empty.
+   */
+  createRun(record: RunRecord, plan: ExecutionPlan): Promise<void>;
+  /** Steps come in plan order. */
+  getRun(runId: string): Promise<StoredRun | null>;
+  /** Throws RUN_NOT_FOUND for an unknown run. */
+  setRunStatus(runId: string, status: RunStatus, endedAt?: string, retentionSeconds?: number): Promise<void>;
+  setStepState(runId: string, stepKey: string, state: StepState): Promise<void>;
+  /** XADD; returns the stream id. */
+  appendEvent(event: RunEvent): Promise<string>;
+  /** Pipelined XADDs, in order. */
+  appendEvents(events: RunEvent[]): Promise<void>;
+  /** A step transition: its new state and its event in one MULTI (one round trip). Returns the stream id. */
+  recordStepEvent(event: RunEvent, state: StepState): Promise<string>;
+  /** A worker's STEP_START with the step IN_PROGRESS; null (nothing written) if the run or step already ended. */
+  startAttempt(event: RunEvent, state: StepState): Promise<string | null>;
+  /** Events after `afterId` (exclusive; from the start when absent), oldest first. */
+  readEvents(runId: string, afterId?: string, options?: ReadEventsOptions): Promise<StoredEvent[]>;
+  /** Newest first (by start time). Default limit 100. */
+  listRuns(options?: { limit?: number }): Promise<RunRecord[]>;
+  /** For each run, how many of its steps are in each status. */
+  stepCounts(runIds: readonly string[]): Promise<Array<Partial<Record<StepStatus, number>>>>;
+  /** Removes every key of the run and its index entry. */
+  deleteRun(runId: string): Promise<void>;
+  /** Closes the blocking connections the store opened; the connection passed in stays open. */
+  close(): Promise<void>;
+}
+
+export interface RunStoreOptions {
+  /**
+   * Connection for blocking reads. Absent: duplicates of `redis` are opened on demand, one per
+   * concurrent blocking read (a blocked connection can serve nothing else).
+   */
+  blockingRedis?: Redis;
+}
+
+/** Field of a stream entry that holds the event JSON. */
+const EVENT_FIELD = 'e';
+
+const SET_RUN_STATUS = 'set-run-status-5';
+const RECORD_STEP_EVENT = 'record-step-event-2';
+const START_ATTEMPT = 'start-attempt-3';
+
+export function createRunStore(
+  redis: Redis,
+  prefix: string = DEFAULT_PREFIX,
+  options: RunStoreOptions = {},
+): RunStore {
+  const idle: Redis[] = options.blockingRedis ? [options.blockingRedis] : [];
+  const opened: Redis[] = [];
+  let closed = false;
+
+  const takeBlocking = (): Redis => {
+    const conn = idle.pop();
+    if (conn) return conn;
+    // A blocked read must not be cut short by ioredis' per-command retry count.
+    const dup = redis.duplicate({ maxRetriesPerRequest: null, connectionName: 'baton-blocking' });
+    for (const listener of redis.listeners('error')) dup.on('error', listener as (err: Error) => void);
+    opened.push(dup);
+    return dup;
+  };
+
+  const eventArgs = (event: RunEvent): [string, string, string, string] => [
+    runKeys(event.runId, prefix).events,
+    '*',
+    EVENT_FIELD,
+    JSON.stringify(event),
+  ];
+
+  /** EVALSHA through ioredis' script cache (EVAL after a flush); ordered like any plain command. */
+  const script = (file: string, keys: string[], args: Array<string | number>): Promise<unknown> => {
+    const name = `baton_${file.replace(/-/g, '_')}`;
+    const commands = redis as unknown as Record<string, (...a: Array<string | number>) => Promise<unknown>>;
+    if (!commands[name]) redis.defineCommand(name, { numberOfKeys: keyCount(file), lua: loadScript(file) });
+    return (commands[name] as (...a: Array<string | number>) => Promise<unknown>).call(redis, ...keys, ...args);
+  };
+
+  return {
+    async createRun(record, plan) {
+      const keys = runKeys(record.runId, prefix);
+      const now = new Date().toISOString();
+      const multi = redis.multi().del(keys.record, keys.plan, keys.steps, keys.events, keys.outputs);
+      multi.hset(keys.record, encodeRecord(record));
+      multi.set(keys.plan, JSON.stringify(plan));
+      if (plan.steps.length > 0) {
+        const initial: StepState = { status: 'NOT_STARTED', attempt: 0, updatedAt: now };
+        const fields = Object.fromEntries(plan.steps.map((s) => [s.key, JSON.stringify(initial)]));
+        multi.hset(keys.steps, fields);
+      }
+      multi.zadd(runsIndexKey(prefix), startScore(record), record.runId);
+      await execMulti(multi);
+    },
+
+    async getRun(runId) {
+      const keys = runKeys(runId, prefix);
+      const results = await redis
+        .pipeline()
+        .hgetall(keys.record)
+        .get(keys.plan)
+        .hgetall(keys.steps)
+        .exec();
+      const [record, plan, steps] = unwrap(results) as [Record<string, string>, string | null, Record<string, string>];
+      if (Object.keys(record).length === 0 || plan === null) return null;
+      const parsedPlan = JSON.parse(plan) as ExecutionPlan;
+      // Hash order is arbitrary: list steps in plan order.
+      const stepStates: Record<string, StepState> = {};
+      for (const key of [...parsedPlan.steps.map((s) => s.key), ...Object.keys(steps)]) {
+        const json = steps[key];
+        if (json !== undefined && !(key in stepStates)) stepStates[key] = JSON.parse(json) as StepState;
+      }
+      return { record: decodeRecord(record), plan: parsedPlan, steps: stepStates };
+    },
+
+    async setRunStatus(runId, status, endedAt, retentionSeconds) {
+      const k = runKeys(runId, prefix);
+      const keys = [k.record, k.plan, k.steps, k.events, k.outputs];
+      const found = await script(SET_RUN_STATUS, keys, [status, endedAt ?? '', retentionSeconds ?? 0]);
+      if (found !== 1) throw new BatonError('RUN_NOT_FOUND', `run "${runId}" not found`);
+    },
+
+    async setStepState(runId, stepKey, state) {
+      await redis.hset(runKeys(runId, prefix).steps, stepKey, JSON.stringify(state));
+    },
+
+    async appendEvent(event) {
+      return (await redis.xadd(...eventArgs(event))) as string;
+    },
+
+    async appendEvents(events) {
+      if (events.length === 0) return;
+      const pipeline = redis.pipeline();
+      for (const event of events) pipeline.xadd(...eventArgs(event));
+      unwrap(await pipeline.exec());
+    },
+
+    async recordStepEvent(event, state) {
+      if (event.stepKey === undefined) {
+        throw new TypeError(`recordStepEvent needs an event with a stepKey (got ${event.type})`);
+      }
+      const k = runKeys(event.runId, prefix);
+      return (await script(RECORD_STEP_EVENT, [k.steps, k.events], [event.stepKey, JSON.stringify(state), JSON.stringify(event)])) as string;
+    },
+
+    async startAttempt(event, state) {
+      const k = runKeys(event.runId, prefix);
+      const args = [event.stepKey as string, JSON.stringify(state), JSON.stringify(event), event.attempt ?? 1];
+      const id = await script(START_ATTEMPT, [k.record, k.steps, k.events], args);
+      return id === 0 ? null : (id as string);
+    },
+
+    async readEvents(runId, afterId, opts = {}) {
+      const key = runKeys(runId, prefix).events;
+      if (opts.blockMs === undefined) {
+        const start = afterId === undefined ? '-' : `(${afterId}`;
+        const entries =
+          opts.count === undefined
+            ? await redis.xrange(key, start, '+')
+            : await redis.xrange(key, start, '+', 'COUNT', opts.count);
+        return entries.map(toStoredEvent);
+      }
+      if (closed) throw new Error('run store is closed');
+      const conn = takeBlocking();
+      const from = afterId ?? '0-0';
+      try {
+        const reply =
+          opts.count === undefined
+            ? await conn.xread('BLOCK', opts.blockMs, 'STREAMS', key, from)
+            : await conn.xread('COUNT', opts.count, 'BLOCK', opts.blockMs, 'STREAMS', key, from);
+        return reply?.[0]?.[1].map(toStoredEvent) ?? [];
+      } finally {
+        if (!closed) idle.push(conn);
+      }
+    },
+
+    async listRuns(opts = {}) {
+      const limit = opts.limit ?? 100;
+      if (limit <= 0) return [];
+      const ids = await redis.zrevrange(runsIndexKey(prefix), 0, limit - 1);
+      if (ids.length === 0) return [];
+      const pipeline = redis.pipeline();
+      for (const id of ids) pipeline.hgetall(runKeys(id, prefix).record);
+      const records = unwrap(await pipeline.exec()) as Record<string, string>[];
+      // Runs past their retention expired on their own: drop them from the index too.
+      const expired = ids.filter((_id, i) => Object.keys(records[i] ?? {}).length === 0);
+      if (expired.length > 0) await redis.zrem(runsIndexKey(prefix), ...expired);
+      return records.filter((r) => Object.keys(r).length > 0).map(decodeRecord);
+    },
+
+    async stepCounts(runIds) {
+      if (runIds.length === 0) return [];
+      const pipeline = redis.pipeline();
+      for (const id of runIds) pipeline.hvals(runKeys(id, prefix).steps);
+      const rows = unwrap(await pipeline.exec()) as string[][];
+      return rows.map((values) => {
+        const counts: Partial<Record<StepStatus, number>> = {};
+        for (const v of values) {
+          const status = (JSON.parse(v) as StepState).status;
+          counts[status] = (counts[status] ?? 0) + 1;
+        }
+        return counts;
+      });
+    },
+
+    async deleteRun(runId) {
+      await redis.multi().del(...Object.values(runKeys(runId, prefix))).zrem(runsIndexKey(prefix), runId).exec();
+    },
+
+    async close() {
+      closed = true;
+      idle.length = 0;
+      // disconnect, not QUIT: a QUIT would wait behind a blocked XREAD.
+      for (const conn of opened) conn.disconnect();
+      opened.length = 0;
+    },
+  };
+}
+
+function startScore(record: RunRecord): number {
+  const ms = Date.parse(record.startedAt);
+  return Number.isNaN(ms) ? Date.now() : ms;
+}
+
+function encodeRecord(record: RunRecord): Record<string, string> {
+  const fields: Record<string, string> = {
+    runId: record.runId,
+    job: record.job,
+    jobHash: record.jobHash,
+    jobPath: record.jobPath,
+    status: record.status,
+    tags: JSON.stringify(record.tags),
+    startedAt: record.startedAt,
+    runConfig: JSON.stringify(record.runConfig),
+    queue: record.queue,
+  };
+  if (record.endedAt !== undefined) fields.endedAt = record.endedAt;
+  if (record.parentRunId !== undefined) fields.parentRunId = record.parentRunId;
+  return fields;
+}
+
+function decodeRecord(h: Record<string, string>): RunRecord {
+  const record: RunRecord = {
+    runId: h.runId ?? '',
+    job: h.job ?? '',
+    jobHash: h.jobHash ?? '',
+    jobPath: h.jobPath ?? '',
+    status: (h.status ?? 'STARTED') as RunStatus,
+    tags: JSON.parse(h.tags ?? '{}') as Record<string, string>,
+    startedAt: h.startedAt ?? '',
+    runConfig: JSON.parse(h.runConfig ?? '{}') as JsonObject,
+    queue: h.queue ?? '',
+  };
+  if (h.endedAt !== undefined) record.endedAt = h.endedAt;
+  if (h.parentRunId !== undefined) record.parentRunId = h.parentRunId;
+  return record;
+}
+
+function toStoredEvent([id, fields]: [string, string[]]): StoredEvent {
+  const at = fields.indexOf(EVENT_FIELD);
+  const json = at >= 0 && at % 2 === 0 ? fields[at + 1] : undefined;
+  if (json === undefined) throw new Error(`stream entry ${id} has no "${EVENT_FIELD}" field`);
+  return { id, event: JSON.parse(json) as RunEvent };
+}
+
+type ExecResult = [error: Error | null, result: unknown][] | null;
+
+/** Results of a pipeline/MULTI, throwing the first command error. */
+function unwrap(results: ExecResult): unknown[] {
+  if (results === null) throw new Error('Redis transaction was aborted');
+  return results.map(([err, value]) => {
+    if (err) throw err;
+    return value;
+  });
+}
+
+async function execMulti(multi: { exec(): Promise<ExecResult> }): Promise<unknown[]> {
+  return unwrap(await multi.exec());
+}
+
+/** The run, or RUN_NOT_FOUND saying where to look. */
+export async function requireRun(store: RunStore, runId: string): Promise<StoredRun> {
+  const run = await store.getRun(runId);
+  if (!run) throw new BatonError('RUN_NOT_FOUND', `no run "${runId}" in this Redis (check --redis and the run id)`);
+  return run;
+}

@@ -1,0 +1,46 @@
+import type { JsonObject, OutputStorage, StepInputSource, Tags } from '../core/types.js';
+
+/**
+ * What travels on the BullMQ queue for one attempt of one step: references, never code. A worker
+ * runs it only if it loaded a job with this name and this definition hash itself.
+ */
+export interface StepJobData {
+  runId: string;
+  jobName: string;
+  jobHash: string;
+  stepKey: string;
+  op: string;
+  attempt: number;
+  config: JsonObject;
+  tags: Tags;
+  /** Inputs by name: a literal value from run config, or the output of an upstream step of this run. */
+  inputs: Record<string, StepInputSource>;
+  outputStorage: OutputStorage;
+  /** Redis key prefix of the run's records. */
+  prefix: string;
+  /** The semaphore lease the coordinator took for this step's tag limits; the worker claims it. */
+  leaseId?: string;
+}
+
+/** Deterministic BullMQ job id: enqueuing the same attempt twice is a no-op. (BullMQ ids may not contain ':'.) */
+export function stepJobId(runId: string, stepKey: string, attempt: number, requeue = 0): string {
+  return `${runId}.${stepKey}.${attempt}${requeue > 0 ? `.r${requeue}` : ''}`;
+}
+
+/** Priority of a step in slot queues: its own `priority` tag, else the run's, else 0. */
+export function stepPriority(stepTags: Record<string, string>, runTags: Record<string, string>): number {
+  const raw = stepTags.priority ?? runTags.priority;
+  const n = raw === undefined ? 0 : Number.parseInt(raw, 10);
+  return Number.isFinite(n) ? n : 0;
+}
+
+/** Pub/sub channel on which coordinators ask workers to abort running steps. */
+export function cancelChannel(prefix: string): string {
+  return `${prefix}:cancel`;
+}
+
+export interface CancelMessage {
+  runId: string;
+  /** Absent: every step of the run. */
+  stepKey?: string;
+}

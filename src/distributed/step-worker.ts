@@ -1,0 +1,260 @@
+import { hostname } from 'node:os';
+import { Worker, WaitingError, type Job } from 'bullmq';
+import type { Logger } from 'pino';
+import type { Json, JobDefinition, RunEvent, SerializedError, StepOutcome } from '../core/types.js';
+import { BatonError } from '../errors.js';
+import { runOp } from '../executors/run-op.js';
+import { serializeError } from '../executors/serialize-error.js';
+import { createRedis } from './connection.js';
+import { createOutputStore, type OutputStore } from './output-store.js';
+import { createRunStore } from './run-store.js';
+import { createSemaphore, type Semaphore } from './semaphore/semaphore.js';
+import { cancelChannel, type CancelMessage, type StepJobData } from './step-message.js';
+import { distributedTuning } from './tuning.js';
+
+export interface StepWorkerOptions {
+  redisUrl: string;
+  queue: string;
+  jobs: ReadonlyMap<string, JobDefinition>;
+  logger: Logger;
+  /** Steps run at once in this process. */
+  concurrency?: number;
+  /** BullMQ lock: a killed worker's step is re-queued within about lockDuration + stalledInterval. */
+  lockDurationMs?: number;
+  stalledIntervalMs?: number;
+  /** On shutdown, how long running steps may take before they are aborted and re-queued. */
+  graceMs?: number;
+  prefix?: string;
+  id?: string;
+}
+
+export const WORKER_DEFAULTS = { concurrency: 10, lockDurationMs: 5000, stalledIntervalMs: 5000, graceMs: 30_000 };
+
+export interface StepWorker {
+  readonly id: string;
+  /** Stops taking steps, lets running ones finish within the grace period, then re-queues the rest. */
+  close(): Promise<void>;
+}
+
+interface Running {
+  controller: AbortController;
+  data: StepJobData;
+  /** Aborted because this worker is shutting down (re-queue), not because the run was canceled. */
+  requeue: boolean;
+}
+
+/** A worker process's engine: takes steps from the queue and runs the ops of jobs it loaded itself. */
+export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker> {
+  const id = o.id ?? `${hostname()}:${process.pid}`;
+  const prefix = o.prefix ?? 'baton';
+  const log = o.logger.child({ worker: id });
+  const redis = createRedis(o.redisUrl);
+  const subscriber = createRedis(o.redisUrl, { role: 'blocking' });
+  for (const conn of [redis, subscriber]) conn.on('error', (e) => log.warn({ err: e.message }, 'redis connection error'));
+  // One line per outage and one when it is over, not one per reconnection attempt.
+  let lost = false;
+  redis.on('reconnecting', () => {
+    if (!lost) log.warn('redis connection lost: reconnecting');
+    lost = true;
+  });
+  redis.on('ready', () => {
+    if (lost) log.info('redis connection back');
+    lost = false;
+  });
+  const runStore = createRunStore(redis, prefix);
+  const tuning = distributedTuning();
+  const semaphore = createSemaphore({
+    redisUrl: o.redisUrl,
+    prefix,
+    holder: `worker:${id}`,
+    leaseTtlMs: tuning.slotLeaseMs,
+    waiterTtlMs: tuning.slotLeaseMs,
+    sweepIntervalMs: tuning.slotSweepMs,
+  });
+  const outputStores = new Map<string, OutputStore>();
+  const running = new Map<string, Running>();
+
+  const outputStoreFor = (d: StepJobData): OutputStore => {
+    const key = JSON.stringify(d.outputStorage);
+    let store = outputStores.get(key);
+    if (!store) outputStores.set(key, (store = createOutputStore(redis, d.outputStorage, d.prefix)));
+    return store;
+  };
+
+  const processor = async (job: Job<StepJobData>, token?: string): Promise<void> => {
+    const d = job.data;
+    const entry: Running = { controller: new AbortController(), data: d, requeue: false };
+    running.set(job.id as string, entry);
+    const emit = (e: Omit<RunEvent, 'timestamp' | 'runId' | 'stepKey' | 'attempt'>): Promise<string> =>
+      runStore.appendEvent({ timestamp: new Date().toISOString(), runId: d.runId, stepKey: d.stepKey, attempt: d.attempt, ...e });
+    const quiet = (p: Promise<unknown>): void => {
+      p.catch((e: unknown) => log.warn({ err: String(e) }, 'could not append an event'));
+    };
+    try {
+      // The step's state goes with its start event, so the coordinator need not write it.
+      const startedAt = new Date().toISOString();
+      const starting = runStore.startAttempt(
+        { type: 'STEP_START', timestamp: startedAt, runId: d.runId, stepKey: d.stepKey, attempt: d.attempt, worker: id, pid: process.pid },
+        { status: 'IN_PROGRESS', attempt: d.attempt, worker: id, updatedAt: startedAt },
+      );
+      // A step handed out again (its worker died) may have ended meanwhile: then it must not run.
+      // A first delivery cannot have, so it does not wait for the answer.
+      if (job.attemptsStarted > 1 || job.stalledCounter > 0) {
+        if ((await starting) === null) {
+          log.info({ runId: d.runId, step: d.stepKey }, 'step already ended: not running it again');
+          return;
+        }
+      } else {
+        quiet(starting);
+      }
+      const outputs = outputStoreFor(d);
+      const { outcome, json } = await runAttempt(o.jobs, id, d, entry.controller.signal, outputs, semaphore, (e) => quiet(emit(e)));
+      if (entry.requeue) {
+        // Shutting down: hand the step back to the queue for another worker instead of failing it.
+        await job.moveToWait(token);
+        log.info({ runId: d.runId, step: d.stepKey }, 'step re-queued: worker shutting down');
+        throw new WaitingError();
+      }
+      // The output, the result and the slot share one round trip: the output write goes first on
+      // the connection the result follows (unless it is a file, which must be complete first).
+      const storing = json === undefined ? undefined : outputs.putJson(d.runId, d.stepKey, json);
+      if (storing && !outputs.ordered) await storing;
+      await Promise.all([
+        storing,
+        emit({ type: 'STEP_ATTEMPT_END', ok: outcome.ok, ...(outcome.ok ? {} : { error: outcome.error }) }),
+        d.leaseId ? semaphore.release([d.leaseId]).catch((e: unknown) => log.warn({ err: String(e) }, 'could not release a slot')) : null,
+      ]);
+    } finally {
+      running.delete(job.id as string);
+    }
+  };
+
+  const workerConnection = createRedis(o.redisUrl, { role: 'bullmq' });
+  const worker = new Worker<StepJobData>(o.queue, processor, {
+    connection: workerConnection,
+    concurrency: o.concurrency ?? WORKER_DEFAULTS.concurrency,
+    lockDuration: o.lockDurationMs ?? WORKER_DEFAULTS.lockDurationMs,
+    stalledInterval: o.stalledIntervalMs ?? WORKER_DEFAULTS.stalledIntervalMs,
+    // A step that keeps killing its worker fails after this many re-queues; the coordinator's sweep notices.
+    maxStalledCount: 3,
+    autorun: false,
+  });
+  worker.on('error', (e) => log.warn({ err: e.message }, 'worker error'));
+  worker.on('stalled', (jobId) => log.warn({ jobId }, 'step stalled (its worker died?): re-queued'));
+
+  await subscriber.subscribe(cancelChannel(prefix));
+  subscriber.on('message', (_channel: string, raw: string) => {
+    let msg: CancelMessage;
+    try {
+      msg = JSON.parse(raw) as CancelMessage;
+    } catch {
+      return;
+    }
+    for (const r of running.values()) {
+      if (r.data.runId === msg.runId && (msg.stepKey === undefined || msg.stepKey === r.data.stepKey)) {
+        log.info({ runId: r.data.runId, step: r.data.stepKey }, 'canceling step at the coordinator\'s request');
+        r.controller.abort(new BatonError('STEP_CANCELED', 'run canceled'));
+      }
+    }
+  });
+
+  void worker.run().catch((e: unknown) => log.error({ err: String(e) }, 'worker stopped'));
+  await worker.waitUntilReady();
+  log.info({ queue: o.queue, jobs: [...o.jobs.keys()], concurrency: o.concurrency ?? WORKER_DEFAULTS.concurrency }, 'worker ready');
+
+  return {
+    id,
+    async close() {
+      const graceMs = o.graceMs ?? WORKER_DEFAULTS.graceMs;
+      const closing = worker.close();
+      const timer = setTimeout(() => {
+        if (running.size > 0) log.warn({ steps: running.size }, 'grace period over: aborting running steps and re-queuing them');
+        for (const r of running.values()) {
+          r.requeue = true;
+          r.controller.abort(new BatonError('STEP_CANCELED', 'worker shutting down'));
+        }
+      }, graceMs);
+      await closing;
+      clearTimeout(timer);
+      await subscriber.quit().catch(() => {});
+      await semaphore.close();
+      await runStore.close();
+      await Promise.all([redis.quit().catch(() => {}), workerConnection.quit().catch(() => {})]);
+      log.info('worker stopped');
+    },
+  };
+}
+
+/** One attempt: check the job is ours and unchanged, gather inputs, run the op, store the output. */
+async function runAttempt(
+  jobs: ReadonlyMap<string, JobDefinition>,
+  workerId: string,
+  d: StepJobData,
+  signal: AbortSignal,
+  outputs: OutputStore,
+  semaphore: Semaphore,
+  emit: (e: Omit<RunEvent, 'timestamp' | 'runId' | 'stepKey' | 'attempt'>) => void,
+): Promise<{ outcome: StepOutcome; json?: string }> {
+  const job = jobs.get(d.jobName);
+  if (!job) {
+    const known = [...jobs.keys()].join(', ') || 'none';
+    return refuse('JOB_UNKNOWN', `worker ${workerId} does not know job "${d.jobName}" (it loaded: ${known}); start workers with --jobs pointing at that job file`);
+  }
+  if (job.hash !== d.jobHash) {
+    return refuse(
+      'JOB_HASH_MISMATCH',
+      `job "${d.jobName}" on worker ${workerId} (${job.sourcePath}) has definition hash ${job.hash.slice(0, 12)}, but the run was planned from ${d.jobHash.slice(0, 12)}: deploy the same job file to the coordinator and every worker`,
+    );
+  }
+  const op = job.ops.get(d.op);
+  if (!op) return refuse('JOB_HASH_MISMATCH', `job "${d.jobName}" on worker ${workerId} has no op "${d.op}"`);
+  try {
+    // Claim the step's slots (renewed by this worker from now on) while its inputs are fetched.
+    const [claimed, inputs] = await Promise.all([d.leaseId ? semaphore.claim(d.leaseId) : true, resolveInputs(d, outputs)]);
+    if (!claimed) {
+      const message = "the step's concurrency slot expired before this worker took it; the coordinator takes a fresh one";
+      return { outcome: { ok: false, error: { name: 'BatonError', code: 'SLOT_LOST', message } } };
+    }
+    const request = {
+      runId: d.runId,
+      jobName: d.jobName,
+      jobHash: d.jobHash,
+      jobPath: job.sourcePath,
+      stepKey: d.stepKey,
+      op: d.op,
+      attempt: d.attempt,
+      config: d.config,
+      tags: d.tags,
+      inputs,
+    };
+    const outcome = await runOp(op.impl, job.baseDir, request, {
+      signal,
+      onLog: (r) => emit({ type: 'LOG', level: r.level, message: r.msg, ...(r.fields ? { fields: r.fields } : {}) }),
+    });
+    return outcome.ok ? { outcome, json: outputs.serialize(d.stepKey, outcome.output) } : { outcome };
+  } catch (e) {
+    const error = serializeError(e);
+    // An output over the size limit fails the same way every time: do not retry it.
+    return { outcome: { ok: false, error: error.code === 'OP_OUTPUT_TOO_LARGE' ? { ...error, retryable: false } : error } };
+  }
+}
+
+async function resolveInputs(d: StepJobData, outputs: OutputStore): Promise<Record<string, Json>> {
+  const inputs: Record<string, Json> = {};
+  const fromSteps = new Map<string, string>();
+  for (const [name, source] of Object.entries(d.inputs)) {
+    if ('value' in source) inputs[name] = source.value;
+    else fromSteps.set(name, source.fromStep);
+  }
+  if (fromSteps.size > 0) {
+    const values = await outputs.getMany(d.runId, [...new Set(fromSteps.values())]);
+    for (const [name, step] of fromSteps) inputs[name] = values[step] ?? null;
+  }
+  return inputs;
+}
+
+function refuse(code: 'JOB_UNKNOWN' | 'JOB_HASH_MISMATCH', message: string): { outcome: StepOutcome } {
+  const error: SerializedError = { name: 'BatonError', code, message, retryable: false };
+  return { outcome: { ok: false, error } };
+}
+

@@ -1,0 +1,167 @@
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { delimiter, isAbsolute, relative, resolve, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Logger } from 'pino';
+import type { JobDefinition, Json, JsonObject, Tags } from '../core/types.js';
+import { BatonError, InputError, type ErrorCode, type Problem } from '../errors.js';
+
+export interface OpContext {
+  runId: string;
+  op: string;
+  config: JsonObject;
+  tags: Tags;
+  /** 1-based */
+  attempt: number;
+  log: Logger;
+  /** Fired when the step is canceled. */
+  signal: AbortSignal;
+}
+
+export type OpFunction = (context: OpContext, inputs: Record<string, Json>) => unknown;
+
+const TS_MODULE = /\.[mc]?ts$/i;
+let tsLoader: Promise<void> | undefined;
+
+/** tsx's ESM hooks, registered once and only when a TypeScript module is first imported. */
+function ensureTsLoader(): Promise<void> {
+  tsLoader ??= (async () => {
+    // A child started with `--import tsx` already has the hooks.
+    if (process.execArgv.some((a) => a.includes('tsx'))) return;
+    const { register } = await import('tsx/esm/api');
+    register();
+  })();
+  return tsLoader;
+}
+
+/** Imports a module by absolute path; .ts/.mts/.cts go through tsx. */
+export async function importModule(path: string): Promise<Record<string, unknown>> {
+  if (TS_MODULE.test(path)) await ensureTsLoader();
+  return (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+}
+
+interface LoadProblem {
+  code: ErrorCode;
+  message: string;
+  hint?: string;
+}
+
+/** The op's function, or what is wrong with it; `shown` is how the module path is reported. */
+async function loadOpFunction(
+  impl: { module: string; exportName: string },
+  shown: string,
+): Promise<{ fn: OpFunction } | LoadProblem> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = await importModule(impl.module);
+  } catch (err) {
+    const missing = !(await exists(impl.module));
+    const why = missing ? `file not found (${impl.module})` : err instanceof Error ? err.message : String(err);
+    return { code: 'OP_MODULE_NOT_FOUND', message: `cannot load module "${shown}": ${why}` };
+  }
+  const name = impl.exportName || 'default';
+  const value = mod[name];
+  if (typeof value === 'function') return { fn: value as OpFunction };
+  const functions = Object.keys(mod).filter((k) => typeof mod[k] === 'function');
+  const problem: LoadProblem = {
+    code: 'OP_EXPORT_NOT_FOUND',
+    message:
+      value === undefined
+        ? `module "${shown}" has no export "${name}"`
+        : `export "${name}" of module "${shown}" is not a function (it is ${value === null ? 'null' : typeof value})`,
+  };
+  if (value === undefined && functions.length > 0) {
+    // Only on this error path: keeps the step hot path free of the dependency.
+    const { didYouMean } = await import('../core/suggest.js');
+    problem.hint = didYouMean(name, functions) ?? `function exports: ${functions.join(', ')}`;
+  }
+  return problem;
+}
+
+/** The op function of an `fn` impl. Throws BatonError OP_MODULE_NOT_FOUND / OP_EXPORT_NOT_FOUND. */
+export async function importOpFunction(impl: { module: string; exportName: string }): Promise<OpFunction> {
+  const result = await loadOpFunction(impl, impl.module);
+  if ('fn' in result) return result.fn;
+  throw new BatonError(result.code, result.hint ? `${result.message} (${result.hint})` : result.message);
+}
+
+/**
+ * Plan-time check, before anything runs: every fn op's module imports and exports a function,
+ * and every command op's executable exists. Throws one InputError listing every bad op.
+ */
+export async function verifyOps(job: JobDefinition, opNames: Iterable<string>): Promise<void> {
+  const checks: Array<Promise<(Problem & { code: ErrorCode }) | undefined>> = [];
+  for (const name of new Set(opNames)) {
+    const op = job.ops.get(name);
+    if (!op) continue; // planning reports unknown ops
+    const impl = op.impl;
+    if (impl.kind === 'fn') {
+      checks.push(
+        loadOpFunction(impl, displayPath(job.baseDir, impl.module)).then((r) =>
+          'fn' in r ? undefined : { file: job.sourcePath, path: `ops.${name}.fn`, ...r },
+        ),
+      );
+    } else {
+      checks.push(
+        checkExecutable(impl.argv, job.baseDir).then((message) =>
+          message === undefined
+            ? undefined
+            : { file: job.sourcePath, path: `ops.${name}.command`, message, code: 'OP_MODULE_NOT_FOUND' as const },
+        ),
+      );
+    }
+  }
+  const problems = (await Promise.all(checks)).filter((p) => p !== undefined);
+  const first = problems[0];
+  if (!first) return;
+  throw new InputError(
+    first.code,
+    problems.map(({ code: _code, ...p }) => p),
+  );
+}
+
+/** undefined when argv[0] can be executed from `baseDir` (the command's cwd), else why not. */
+async function checkExecutable(argv: string[], baseDir: string): Promise<string | undefined> {
+  const cmd = argv[0];
+  if (!cmd) return 'command is empty';
+  if (isAbsolute(cmd) || cmd.includes('/') || cmd.includes(sep)) {
+    const full = resolve(baseDir, cmd);
+    return (await isFile(full)) ? undefined : `command "${cmd}" not found: no file at ${full}`;
+  }
+  const exts = process.platform === 'win32' ? ['', ...(process.env.PATHEXT ?? '.EXE;.CMD;.BAT').split(';')] : [''];
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    for (const ext of exts) {
+      const full = resolve(dir, cmd + ext);
+      if ((await isFile(full)) && (await canExecute(full))) return undefined;
+    }
+  }
+  return `command "${cmd}" not found on PATH`;
+}
+
+function displayPath(baseDir: string, path: string): string {
+  const rel = relative(baseDir, path);
+  if (rel.startsWith('..') || isAbsolute(rel)) return path;
+  return `./${rel.split(sep).join('/')}`;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function isFile(path: string): Promise<boolean> {
+  return stat(path).then(
+    (s) => s.isFile(),
+    () => false,
+  );
+}
+
+async function canExecute(path: string): Promise<boolean> {
+  return access(path, constants.X_OK).then(
+    () => true,
+    () => false,
+  );
+}

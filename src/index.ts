@@ -1,0 +1,9 @@
+/** baton's library API: load a job, then run it like Dagster's `execute_in_process`, or with its configured executor. */
+export type * from './core/types.js';
+export { BatonError, InputError, formatProblem, type ErrorCode, type Problem } from './errors.js';
+export { loadJob, parseJob } from './job/load-job.js';
+export { loadRunConfig, resolveRunConfig } from './job/run-config.js';
+export { selectOps, parseSelectionQuery } from './core/selection.js';
+export { buildPlan } from './core/plan.js';
+export { executeInProcess, executeJob, prepareRun, type ExecuteOptions } from './run/execute-job.js';
+export { executeRun, type RunResult } from './run/execute-run.js';

@@ -1,0 +1,89 @@
+/** Loads a job file (job.yaml) into a validated, normalised `JobDefinition`. */
+import { createHash } from 'node:crypto';
+import { basename, dirname, isAbsolute, resolve } from 'node:path';
+import type { JobDefinition, OpDefinition } from '../core/types.js';
+import { InputError } from '../errors.js';
+import { buildOps } from './build-ops.js';
+import { canonicalJson } from './canonical-json.js';
+import { findCycles } from './find-cycle.js';
+import { jobSchema } from './job-schema.js';
+import { locateProblems } from './locate.js';
+import { capProblems, isPlainMap, type PathProblem, type PathSeg } from './problem.js';
+import { parseYaml, readTextFile } from './read-yaml.js';
+import { errorMap, issuesToProblems } from './zod-problems.js';
+
+/** Reads, validates and normalises a job file. Throws `InputError` listing every problem. */
+export async function loadJob(path: string): Promise<JobDefinition> {
+  const text = await readTextFile(path);
+  const sourcePath = resolve(path);
+  return parseJobText(text, path, dirname(sourcePath), sourcePath);
+}
+
+/**
+ * A job from text: `file` names it in problems, relative module paths resolve against `baseDir`.
+ * `sourcePath` is `file` if absolute, else `baseDir/<basename of file>`.
+ */
+export function parseJob(text: string, file: string, baseDir: string): JobDefinition {
+  const dir = resolve(baseDir);
+  return parseJobText(text, file, dir, isAbsolute(file) ? file : resolve(dir, basename(file)));
+}
+
+const EMPTY_JOB_HINT = 'e.g. name: my_job, then ops: { hello: { fn: ./ops.mjs#hello } }';
+
+function duplicateMessage(path: PathSeg[]): string {
+  const key = String(path[path.length - 1]);
+  return path.length === 2 && path[0] === 'ops' ? `duplicate op name "${key}"` : `duplicate key "${key}"`;
+}
+
+/** `a -> b -> c -> a`; a cycle through thousands of ops keeps its ends only. */
+function cycleText(cycle: string[]): string {
+  if (cycle.length <= 21) return cycle.join(' -> ');
+  const hidden = cycle.length - 20;
+  return [...cycle.slice(0, 10), `... ${hidden} more ops ...`, ...cycle.slice(-10)].join(' -> ');
+}
+
+function cycleProblems(ops: ReadonlyMap<string, OpDefinition>): PathProblem[] {
+  const hint = 'each op needs the one before it: remove one of these ins or deps';
+  return findCycles(ops).map((cycle) => ({
+    path: ['ops', cycle[0] as string],
+    atKey: true,
+    message: `dependency cycle: ${cycleText(cycle)}`,
+    hint,
+  }));
+}
+
+function parseJobText(text: string, file: string, baseDir: string, sourcePath: string): JobDefinition {
+  const doc = parseYaml(text, file, 'JOB_INVALID', duplicateMessage);
+  if (doc === undefined) {
+    throw new InputError('JOB_INVALID', [
+      { file, message: 'the file is empty: expected a job with "name" and "ops"', hint: EMPTY_JOB_HINT },
+    ]);
+  }
+  const fail = (problems: PathProblem[]) =>
+    new InputError('JOB_INVALID', locateProblems(capProblems(problems), file, text));
+
+  const top = jobSchema.safeParse(doc, { error: errorMap });
+  const rawOps = isPlainMap(doc) ? doc.ops : undefined;
+  const built = isPlainMap(rawOps) ? buildOps(rawOps, baseDir) : undefined;
+  // Spread into an array literal, not push(...): 100,000 problems would overflow the arguments.
+  const problems = [...(top.success ? [] : issuesToProblems(top.error.issues, doc, jobSchema)), ...(built?.problems ?? [])];
+  const cycles = built ? cycleProblems(built.ops) : [];
+  if (!top.success || !built || problems.length > 0) throw fail([...problems, ...cycles]);
+  if (cycles.length > 0) throw new InputError('DEPENDENCY_CYCLE', locateProblems(cycles, file, text));
+
+  // Aliases can make a small file expand enormously; without them nodes <= characters.
+  const canonical = canonicalJson(doc, 2 * text.length + 1024);
+  if (canonical === undefined) {
+    throw fail([{ path: [], message: 'the job is too large once its YAML aliases (*name) are expanded' }]);
+  }
+  const job: JobDefinition = {
+    name: top.data.name,
+    tags: { ...top.data.tags },
+    ops: built.ops,
+    sourcePath,
+    baseDir,
+    hash: createHash('sha256').update(canonical).digest('hex'),
+  };
+  if (top.data.description !== undefined) job.description = top.data.description;
+  return job;
+}

@@ -1,0 +1,185 @@
+import { randomUUID } from 'node:crypto';
+import { ActiveExecution } from '../core/active-execution.js';
+import type {
+  ExecutionPlan,
+  Json,
+  JobDefinition,
+  PlanStep,
+  RunEvent,
+  SerializedError,
+  StepLauncher,
+  StepOutcome,
+  StepStatus,
+  TagConcurrencyLimit,
+} from '../core/types.js';
+import { toError } from '../errors.js';
+
+export interface RunOptions {
+  job: JobDefinition;
+  plan: ExecutionPlan;
+  launcher: StepLauncher;
+  runId?: string;
+  /** 0 = no cap. */
+  maxConcurrent: number;
+  tagConcurrencyLimits: readonly TagConcurrencyLimit[];
+  retriesEnabled: boolean;
+  /** Aborting it cancels the run: running steps are stopped, nothing new starts. */
+  signal?: AbortSignal;
+  onEvent?: (event: RunEvent) => void;
+  /**
+   * false: outputs stay wherever the launcher put them (Redis) and requests carry no inputs —
+   * the launcher resolves them from the plan. Default true: outputs are kept in memory.
+   */
+  keepOutputs?: boolean;
+  /** Resuming: each step's state when its previous coordinator stopped (see ActiveExecution). */
+  restore?: Readonly<Record<string, { status: StepStatus; attempt: number }>>;
+}
+
+export interface RunResult {
+  runId: string;
+  job: string;
+  status: 'SUCCESS' | 'FAILURE' | 'CANCELED';
+  steps: Record<string, StepStatus>;
+  outputs: Record<string, Json>;
+  events: RunEvent[];
+}
+
+/**
+ * Drives one run: asks the pure state machine what may start, hands those steps to the launcher,
+ * and feeds back what ended. Every executor shares this loop; only the launcher differs.
+ */
+export async function executeRun(options: RunOptions): Promise<RunResult> {
+  const { job, plan, launcher, signal } = options;
+  const runId = options.runId ?? randomUUID();
+  const keepOutputs = options.keepOutputs ?? true;
+  const steps = new Map(plan.steps.map((s) => [s.key, s]));
+  const exec = new ActiveExecution(plan, {
+    maxConcurrent: options.maxConcurrent,
+    tagConcurrencyLimits: options.tagConcurrencyLimits,
+    retriesEnabled: options.retriesEnabled,
+    ...(options.restore ? { restore: options.restore } : {}),
+  });
+  const events: RunEvent[] = [];
+  const outputs: Record<string, Json> = {};
+  const running = new Map<string, AbortController>();
+
+  const emit = (e: Omit<RunEvent, 'timestamp' | 'runId'>): void => {
+    const event: RunEvent = { timestamp: new Date().toISOString(), runId, ...e };
+    events.push(event);
+    options.onEvent?.(event);
+  };
+
+  let wake: () => void = () => {};
+  const onAbort = (): void => wake();
+  signal?.addEventListener('abort', onAbort);
+
+  const settle = (step: PlanStep, attempt: number, outcome: StepOutcome): void => {
+    running.delete(step.key);
+    if (outcome.ok) {
+      if (keepOutputs) outputs[step.key] = outcome.output;
+      exec.succeed(step.key);
+      emit({ type: 'STEP_SUCCESS', stepKey: step.key, attempt });
+    } else if (exec.isCanceled) {
+      exec.cancelStep(step.key);
+      emit({ type: 'STEP_CANCELED', stepKey: step.key, attempt, error: outcome.error });
+    } else {
+      const result = exec.fail(step.key, outcome.error, Date.now());
+      if (result.kind === 'retry') {
+        emit({
+          type: 'STEP_UP_FOR_RETRY',
+          stepKey: step.key,
+          attempt,
+          error: outcome.error,
+          retryDelaySeconds: result.delayMs / 1000,
+          message: `attempt ${attempt} failed: ${outcome.error.message}; retrying in ${(result.delayMs / 1000).toFixed(2)}s`,
+        });
+      } else {
+        emit({ type: 'STEP_FAILURE', stepKey: step.key, attempt, error: outcome.error, message: outcome.error.message });
+        for (const skipped of result.skipped) {
+          emit({ type: 'STEP_SKIPPED', stepKey: skipped, message: `skipped: upstream step "${step.key}" failed` });
+        }
+      }
+    }
+    wake();
+  };
+
+  const launch = (step: PlanStep, attempt: number): void => {
+    const controller = new AbortController();
+    running.set(step.key, controller);
+    const inputs: Record<string, Json> = {};
+    if (keepOutputs) {
+      for (const [name, source] of Object.entries(step.inputs)) {
+        inputs[name] = 'value' in source ? source.value : (outputs[source.fromStep] ?? null);
+      }
+    }
+    const request = {
+      runId,
+      jobName: job.name,
+      jobHash: job.hash,
+      jobPath: job.sourcePath,
+      stepKey: step.key,
+      op: step.op,
+      attempt,
+      config: step.config,
+      tags: step.tags,
+      inputs,
+    };
+    let started = false;
+    const start = (info: { worker?: string; pid?: number } = {}): void => {
+      if (started) return;
+      started = true;
+      emit({ type: 'STEP_START', stepKey: step.key, attempt, ...info });
+    };
+    launcher
+      .launch(request, {
+        signal: controller.signal,
+        onStart: start,
+        onLog: (r) =>
+          emit({ type: 'LOG', stepKey: step.key, attempt, level: r.level, message: r.msg, ...(r.fields ? { fields: r.fields } : {}) }),
+      })
+      .catch((e: unknown): StepOutcome => ({ ok: false, error: launcherError(e) }))
+      .then((outcome) => {
+        start();
+        settle(step, attempt, outcome);
+      })
+      .catch((e: unknown) => emit({ type: 'LOG', level: 'error', message: `internal error: ${toError(e).message}` }));
+  };
+
+  const stepCount = plan.steps.length;
+  if (options.restore) {
+    const doneCount = Object.values(exec.statuses()).filter((st) => st !== 'NOT_STARTED' && st !== 'UP_FOR_RETRY').length;
+    emit({ type: 'RUN_RESUMED', stepCount, doneCount, message: `job "${job.name}": ${stepCount} steps, ${doneCount} already ended` });
+  } else {
+    emit({ type: 'RUN_START', stepCount, message: `run of job "${job.name}": ${stepCount} steps` });
+  }
+  try {
+    while (!exec.isComplete) {
+      if (signal?.aborted && !exec.isCanceled) {
+        emit({ type: 'RUN_CANCELING', message: 'cancel requested: stopping running steps' });
+        for (const key of exec.cancel()) emit({ type: 'STEP_CANCELED', stepKey: key });
+        for (const c of running.values()) c.abort();
+      }
+      for (const { key, attempt } of exec.takeLaunchable(Date.now())) launch(steps.get(key) as PlanStep, attempt);
+      if (exec.isComplete) break;
+      // Sleep until a step ends, a retry comes due, or a cancel arrives.
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        const next = exec.nextRetryAt;
+        if (next !== undefined) timer = setTimeout(resolve, Math.max(0, next - Date.now()));
+        if (signal?.aborted && !exec.isCanceled) resolve();
+      });
+      clearTimeout(timer);
+    }
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+  const status = exec.runStatus();
+  emit({ type: status === 'SUCCESS' ? 'RUN_SUCCESS' : status === 'FAILURE' ? 'RUN_FAILURE' : 'RUN_CANCELED' });
+  return { runId, job: job.name, status, steps: exec.statuses(), outputs, events };
+}
+
+function launcherError(e: unknown): SerializedError {
+  const err = toError(e);
+  return { name: err.name, message: `launcher failed: ${err.message}`, ...(err.stack ? { stack: err.stack } : {}) };
+}
