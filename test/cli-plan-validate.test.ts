@@ -167,9 +167,14 @@ describe('coordinator: help and usage', () => {
     for (const command of ['run', 'plan', 'validate', 'status', 'logs']) expect(r.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
   });
 
-  it('npx coordinator --help runs the package bin', async () => {
+  // What `npx coordinator` runs: the file package.json's bin names, executed through its shebang.
+  // (Not `npx` itself: its first call after `npm install` re-runs `prepare`, rebuilding dist/ under
+  // the CLI processes other test files have running at that moment.)
+  it('the package bin runs on its own through its shebang', async () => {
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+    const bin = path.join(ROOT, pkg.bin.coordinator ?? 'missing');
     const r = await new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
-      const child = spawn('npx', ['--no-install', 'coordinator', '--help'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(bin, ['--help'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
       child.once('error', reject);
@@ -177,7 +182,6 @@ describe('coordinator: help and usage', () => {
     });
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^Usage: coordinator /);
-    expect(readFileSync(path.join(ROOT, 'dist/cli/main.js'), 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
   });
 
   it('run --help exits 0 and documents the exit codes and options', async () => {
