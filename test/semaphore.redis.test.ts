@@ -195,6 +195,36 @@ describe('semaphore', () => {
     expect(await used()).toEqual({});
   });
 
+  // The grant pass skips a waiter whose tags, run limits and run match an earlier one that could
+  // not start; a waiter differing only in its run (so in its run-scoped buckets) must still start.
+  it('a waiter behind a stuck one with the same tags but another run still starts', async () => {
+    const s = sem();
+    const runLimits: TagConcurrencyLimit[] = [{ key: 'db', limit: 1 }];
+    // A tag value that looks like the fields the pass reads must not confuse it.
+    const tags = { db: 'x', note: '],"runId":"r2","stepKey":"s"' };
+    const held = await s.acquire(req(tags, { runId: 'r1', runLimits }));
+    const stuck = track(s.acquire(req(tags, { runId: 'r1', runLimits })));
+    await waitFor(async () => (await queued()) === 1);
+    const other = await Promise.race([
+      s.acquire(req(tags, { runId: 'r2', runLimits })),
+      sleep(3000).then(() => Promise.reject(new Error("r2's waiter was held back by r1's"))),
+    ]);
+    expect(other.buckets).toEqual(['run:r2:db']);
+    const sameRun = Array.from({ length: 5 }, () => track(s.acquire(req(tags, { runId: 'r1', runLimits }))));
+    await waitFor(async () => (await queued()) === 6);
+    // Released one at a time, r1's waiters start one at a time, first come first served.
+    await s.release([held.id]);
+    let lease = await stuck.p;
+    for (const next of sameRun) {
+      await sleep(20);
+      expect(next.done()).toBe(false);
+      await s.release([lease.id]);
+      lease = await next.p;
+    }
+    await s.release([lease.id, other.id]);
+    expect(await used()).toEqual({});
+  });
+
   it('team=* limits each value separately', async () => {
     await setLimit(redis, 'team=*', 1, prefix);
     const s = sem();

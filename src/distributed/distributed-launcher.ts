@@ -76,12 +76,16 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): StepLa
     });
   };
 
-  const settle = (stepKey: string, outcome: StepOutcome): void => {
+  /**
+   * `reportedByWorker`: the worker released the step's slot itself, together with its end event.
+   * Otherwise (lost, canceled, never sent) the coordinator releases it; a release costs a grant
+   * pass over every waiter, so it is not repeated needlessly.
+   */
+  const settle = (stepKey: string, outcome: StepOutcome, reportedByWorker = false): void => {
     const f = inFlight.get(stepKey);
     if (!f) return;
     inFlight.delete(stepKey);
-    // The worker released it already when it could; releasing again is harmless and covers a dead worker.
-    if (f.data.leaseId) o.semaphore.release([f.data.leaseId]).catch(() => {});
+    if (f.data.leaseId && !reportedByWorker) o.semaphore.release([f.data.leaseId]).catch(() => {});
     f.resolve(outcome);
   };
 
@@ -126,7 +130,7 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): StepLa
         else if (e.type === 'LOG') f.hooks.onLog({ level: e.level ?? 'info', msg: e.message ?? '', time: Date.parse(e.timestamp), ...(e.fields ? { fields: e.fields } : {}) });
         else if (e.type === 'STEP_ATTEMPT_END') {
           if (!e.ok && e.error?.code === 'SLOT_LOST') void retakeSlot(f);
-          else settle(e.stepKey as string, e.ok ? { ok: true, output: null } : { ok: false, error: e.error ?? lost('no error given') });
+          else settle(e.stepKey as string, e.ok ? { ok: true, output: null } : { ok: false, error: e.error ?? lost('no error given') }, true);
         }
       }
     }

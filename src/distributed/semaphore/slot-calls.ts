@@ -8,6 +8,10 @@ export type RenewResult = 'renewed' | 'missing' | 'held-by-other';
 /** A waiter as seen by its owner: still queued, admitted (with its buckets), or gone. */
 export type WaiterStatus = { state: 'waiting' } | { state: 'granted'; buckets: string[] } | { state: 'missing' };
 
+/**
+ * Serialised in this field order: the grant pass reads tags, runLimits and runId as one prefix of
+ * the JSON, before `"stepKey"` (match_signature in lua/includes/match.lua).
+ */
 export interface WaiterPayload {
   tags: Record<string, string>;
   runLimits: unknown[];
@@ -16,6 +20,12 @@ export interface WaiterPayload {
   attempt: number;
   holder: string;
   leaseTtl: number;
+}
+
+/** The waiter JSON, fields in the order the grant pass relies on whatever order `p` has. */
+export function waiterJson(p: WaiterPayload): string {
+  const { tags, runLimits, runId, stepKey, attempt, holder, leaseTtl } = p;
+  return JSON.stringify({ tags, runLimits, runId, stepKey, attempt, holder, leaseTtl });
 }
 
 function strings(v: unknown): string[] {
@@ -40,7 +50,7 @@ export async function acquireCall(
   waiterTtlMs: number,
   payload: WaiterPayload,
 ): Promise<string[] | null> {
-  const reply = (await runScript(redis, k, 'acquire', [k.grantedChannel, id, priority, waiterTtlMs, JSON.stringify(payload)])) as unknown[];
+  const reply = (await runScript(redis, k, 'acquire', [k.grantedChannel, id, priority, waiterTtlMs, waiterJson(payload)])) as unknown[];
   return reply[0] === 1 ? strings(reply.slice(1)) : null;
 }
 

@@ -28,16 +28,26 @@ end
 -- Returns admitted id -> bucket names.
 local function grant_pass(now, channel, quiet_id)
   local defs = load_defs()
-  local used, blocked, granted = {}, {}, {}
+  local used, blocked, granted, stuck = {}, {}, {}, {}
   local function used_of(name)
     if used[name] == nil then used[name] = tonumber(redis.call('HGET', K_USED, name)) or 0 end
     return used[name]
   end
   for _, id in ipairs(redis.call('ZRANGE', K_WAITERS, 0, -1)) do
     local raw = redis.call('HGET', K_WAITER_DATA, id)
+    -- Within one pass slots only fill up and buckets only get blocked, so a waiter that did not
+    -- fit means every later waiter with the same tags and limits does not fit either, and adds
+    -- no new block: skip it without decoding (the pass stays cheap behind a long queue).
+    local sig = raw and match_signature(raw)
     local ok, w = false, nil
-    if raw then ok, w = pcall(cjson.decode, raw) end
-    if not ok or type(w) ~= 'table' then
+    if sig and stuck[sig] then
+      ok = 'skip'
+    elseif raw then
+      ok, w = pcall(cjson.decode, raw)
+    end
+    if ok == 'skip' then
+      -- same as an earlier waiter that could not start
+    elseif not ok or type(w) ~= 'table' then
       drop_waiter(id) -- unreadable: drop rather than wedge every later pass
     else
       local buckets = buckets_of(w, defs)
@@ -55,8 +65,11 @@ local function grant_pass(now, channel, quiet_id)
           for _, name in ipairs(names) do msg[#msg + 1] = name end
           redis.call('PUBLISH', channel, cjson.encode(msg))
         end
-      elseif not paused then
-        for _, b in ipairs(buckets) do blocked[b.name] = true end
+      else
+        if not paused then
+          for _, b in ipairs(buckets) do blocked[b.name] = true end
+        end
+        if sig then stuck[sig] = true end
       end
     end
   end

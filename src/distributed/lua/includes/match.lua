@@ -54,3 +54,16 @@ local function buckets_of(w, defs)
   end
   return out
 end
+
+-- The part of a waiter's JSON that decides its buckets: everything before `,"stepKey":`, i.e.
+-- tags, runLimits and runId (the client writes those fields first, in that order). Sound because
+-- a JSON string escapes its quotes: `],"runId":` can only end the runLimits array, and
+-- `,"stepKey":` after it can only start that field. nil if the JSON is not in that shape.
+local function match_signature(raw)
+  if string.sub(raw, 1, 9) ~= '{"tags":{' then return nil end
+  local limits_end = string.find(raw, '],"runId":', 1, true)
+  if not limits_end then return nil end
+  local step_at = string.find(raw, ',"stepKey":', limits_end, true)
+  if not step_at then return nil end
+  return string.sub(raw, 1, step_at - 1)
+end
