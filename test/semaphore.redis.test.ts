@@ -340,6 +340,30 @@ describe('semaphore', () => {
     expect(await sem().claim(lease.id)).toBe(false);
   });
 
+  it("a worker's release hands it the steps it admits on its own queue, leases made out to it", async () => {
+    await setLimit(redis, 'db', 2, prefix);
+    const coordinator = sem({ holder: 'coordinator' });
+    const worker = sem({ holder: 'worker' });
+    const [first, second] = [await coordinator.acquire(req({ db: 'x' })), await coordinator.acquire(req({ db: 'x' }))];
+    expect(await worker.claim(first.id)).toBe(true);
+    expect(await worker.claim(second.id)).toBe(true);
+    const mine = track(coordinator.acquire(req({ db: 'x' }, { id: 'mine', handoff: { queue: 'q1', job: '{"jobId":"j-mine"}' } })));
+    const theirs = track(coordinator.acquire(req({ db: 'x' }, { id: 'theirs', handoff: { queue: 'q2', job: '{"jobId":"j-theirs"}' } })));
+    await waitFor(async () => (await queued()) === 2);
+    // Admits the first waiter only (one slot freed): its queue is the worker's, so it is handed over.
+    expect(await worker.releaseAndTake([first.id], 'q1')).toEqual([{ leaseId: 'mine', job: '{"jobId":"j-mine"}' }]);
+    expect((await mine.p).id).toBe('mine'); // its coordinator hears of the grant all the same
+    const renew = { holder: 'coordinator', leaseTtlMs: 10_000, waiterTtlMs: 10_000, leaseIds: ['mine'] };
+    expect((await renewCall(redis, keys(), renew)).leases).toEqual(['held-by-other']);
+    // A step on another queue is admitted but not handed to this worker.
+    expect(await worker.releaseAndTake([second.id], 'q1')).toEqual([]);
+    expect((await theirs.p).id).toBe('theirs');
+    expect(await worker.claim('mine')).toBe(true);
+    await worker.release(['mine']);
+    await coordinator.release(['theirs']);
+    expect(await used()).toEqual({});
+  });
+
   it('wakes a waiter through pub/sub, not the sweep', async () => {
     await setLimit(redis, 'db', 1, prefix);
     const slow = { sweepIntervalMs: 1e9 };

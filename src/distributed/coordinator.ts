@@ -14,11 +14,8 @@ import { takeRunLease } from './run-lease.js';
 import { distributedSection, withDistributed } from './recorded-config.js';
 import { createRunStore, type RunStore } from './run-store.js';
 import { createSemaphore } from './semaphore/semaphore.js';
-import type { StepJobData } from './step-message.js';
+import { QUEUE_JOB_RETENTION, type StepJobData } from './step-message.js';
 import { distributedTuning } from './tuning.js';
-
-/** Completed steps stay in BullMQ for an hour (so a repeated enqueue stays a no-op), failed ones a day. */
-export const QUEUE_JOB_RETENTION = { removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 } };
 
 export interface DriveOptions extends ExecuteOptions {
   /** Re-execution: the run this one was made from. */

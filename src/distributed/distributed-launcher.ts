@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { bucketsFor } from '../core/tag-limits.js';
@@ -15,8 +16,8 @@ import type {
 } from '../core/types.js';
 import type { ResumedStep } from '../run/resume-state.js';
 import type { RunStore } from './run-store.js';
-import type { Semaphore } from './semaphore/semaphore.js';
-import { cancelChannel, stepJobId, stepPriority, type StepJobData } from './step-message.js';
+import type { Semaphore, SlotRequest } from './semaphore/semaphore.js';
+import { cancelChannel, stepJobId, stepPriority, type StepJobData, type StepQueueJob } from './step-message.js';
 
 export interface DistributedLauncherOptions {
   runId: string;
@@ -92,7 +93,7 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): StepLa
   /** The worker found the step's lease expired (the step was re-queued after its worker died): take a fresh one. */
   const retakeSlot = async (f: InFlight): Promise<void> => {
     try {
-      const lease = await o.semaphore.acquire(slotRequest(f.data), f.hooks.signal);
+      const lease = await o.semaphore.acquire(slotRequest(f.data, f.requeues + 1), f.hooks.signal);
       f.data = { ...f.data, leaseId: lease.buckets.length > 0 ? lease.id : undefined };
       f.requeues += 1;
       enqueue(f);
@@ -101,14 +102,21 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): StepLa
     }
   };
 
-  const slotRequest = (d: StepJobData) => ({
-    runId: o.runId,
-    stepKey: d.stepKey,
-    attempt: d.attempt,
-    tags: d.tags,
-    priority: stepPriority(d.tags, o.runTags),
-    runLimits: o.runLimits,
-  });
+  /** The lease id is chosen here so the queue job a freeing worker may enqueue already names it. */
+  const slotRequest = (d: StepJobData, requeues: number): SlotRequest => {
+    const id = randomUUID();
+    const job: StepQueueJob = { name: d.op, data: { ...d, leaseId: id }, jobId: stepJobId(o.runId, d.stepKey, d.attempt, requeues) };
+    return {
+      id,
+      runId: o.runId,
+      stepKey: d.stepKey,
+      attempt: d.attempt,
+      tags: d.tags,
+      priority: stepPriority(d.tags, o.runTags),
+      runLimits: o.runLimits,
+      handoff: { queue: o.queue.name, job: JSON.stringify(job) },
+    };
+  };
 
   // Follows the run's event stream; the only blocking connection the coordinator holds per run.
   const pump = (async () => {
@@ -187,7 +195,7 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): StepLa
       // Steps no limit can match skip the semaphore entirely.
       if (o.semaphore.hasGlobalLimits() || bucketsFor(step.tags, o.runLimits).length > 0) {
         try {
-          const lease = await o.semaphore.acquire(slotRequest(data), hooks.signal);
+          const lease = await o.semaphore.acquire(slotRequest(data, 0), hooks.signal);
           if (lease.buckets.length > 0) data = { ...data, leaseId: lease.id };
         } catch {
           return canceledOutcome('canceled while waiting for a concurrency slot');
@@ -221,14 +229,13 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): StepLa
   async function cancel(stepKey: string): Promise<void> {
     const f = inFlight.get(stepKey);
     if (!f) return;
+    // Not sent yet: a worker whose release admitted the step may have enqueued it all the same.
     const unsent = batch.findIndex((j) => j.opts.jobId === f.jobId);
-    if (unsent >= 0) {
-      batch.splice(unsent, 1);
-      settle(stepKey, canceledOutcome('canceled before it started'));
-      return;
-    }
+    if (unsent >= 0) batch.splice(unsent, 1);
     const removed = await o.queue.remove(f.jobId).catch(() => 0);
-    if (removed === 1) {
+    // Settling releases the slot, so a copy enqueued after this check fails its claim and never runs.
+    const neverQueued = unsent >= 0 && removed !== 1 && (await o.queue.getJobState(f.jobId).catch(() => 'unknown')) === 'unknown';
+    if (removed === 1 || neverQueued) {
       settle(stepKey, canceledOutcome('canceled before it started'));
       return;
     }

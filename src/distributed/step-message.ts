@@ -22,6 +22,20 @@ export interface StepJobData {
   leaseId?: string;
 }
 
+/** Completed steps stay in BullMQ for an hour (so a repeated enqueue stays a no-op), failed ones a day. */
+export const QUEUE_JOB_RETENTION = { removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 } };
+
+/**
+ * One attempt as a BullMQ job, ready to add. A waiting step's slot request carries it (as JSON)
+ * so that the worker whose release admits the step can enqueue it at once; the coordinator's own
+ * enqueue of the same deterministic id is then a no-op.
+ */
+export interface StepQueueJob {
+  name: string;
+  data: StepJobData;
+  jobId: string;
+}
+
 /** Deterministic BullMQ job id: enqueuing the same attempt twice is a no-op. (BullMQ ids may not contain ':'.) */
 export function stepJobId(runId: string, stepKey: string, attempt: number, requeue = 0): string {
   return `${runId}.${stepKey}.${attempt}${requeue > 0 ? `.r${requeue}` : ''}`;

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { Worker, WaitingError, type Job } from 'bullmq';
+import { Queue, Worker, WaitingError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Json, JobDefinition, RunEvent, SerializedError, StepOutcome } from '../core/types.js';
 import { BatonError } from '../errors.js';
@@ -9,7 +9,7 @@ import { createRedis } from './connection.js';
 import { createOutputStore, type OutputStore } from './output-store.js';
 import { createRunStore } from './run-store.js';
 import { createSemaphore, type Semaphore } from './semaphore/semaphore.js';
-import { cancelChannel, type CancelMessage, type StepJobData } from './step-message.js';
+import { cancelChannel, QUEUE_JOB_RETENTION, type CancelMessage, type StepJobData, type StepQueueJob } from './step-message.js';
 import { distributedTuning } from './tuning.js';
 
 export interface StepWorkerOptions {
@@ -71,6 +71,9 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
     waiterTtlMs: tuning.slotLeaseMs,
     sweepIntervalMs: tuning.slotSweepMs,
   });
+  // Steps this worker's releases admit are enqueued from here, without waiting for their coordinator.
+  const handoffQueue = new Queue<StepJobData>(o.queue, { connection: redis, defaultJobOptions: QUEUE_JOB_RETENTION });
+  handoffQueue.on('error', (e) => log.warn({ err: e.message }, 'queue error'));
   const outputStores = new Map<string, OutputStore>();
   const running = new Map<string, Running>();
 
@@ -119,14 +122,32 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
       // the connection the result follows (unless it is a file, which must be complete first).
       const storing = json === undefined ? undefined : outputs.putJson(d.runId, d.stepKey, json);
       if (storing && !outputs.ordered) await storing;
-      await Promise.all([
+      const [, , admitted] = await Promise.all([
         storing,
         emit({ type: 'STEP_ATTEMPT_END', ok: outcome.ok, ...(outcome.ok ? {} : { error: outcome.error }) }),
-        d.leaseId ? semaphore.release([d.leaseId]).catch((e: unknown) => log.warn({ err: String(e) }, 'could not release a slot')) : null,
+        d.leaseId ? semaphore.releaseAndTake([d.leaseId], o.queue).catch((e: unknown) => log.warn({ err: String(e) }, 'could not release a slot')) : null,
       ]);
+      // Enqueued before this step completes in BullMQ, so this worker's fetch of its next job may take one.
+      if (admitted && admitted.length > 0) await enqueueAdmitted(admitted);
     } finally {
       running.delete(job.id as string);
     }
+  };
+
+  /** Steps a release of ours admitted (their coordinators enqueue them too: the same ids, no-ops). */
+  const enqueueAdmitted = async (admitted: ReadonlyArray<{ leaseId: string; job: string }>): Promise<void> => {
+    const jobs: StepQueueJob[] = [];
+    for (const a of admitted) {
+      try {
+        const job = JSON.parse(a.job) as StepQueueJob;
+        if (typeof job.name === 'string' && typeof job.jobId === 'string' && job.data?.leaseId === a.leaseId) jobs.push(job);
+      } catch {
+        // Malformed: its coordinator enqueues it.
+      }
+    }
+    await handoffQueue
+      .addBulk(jobs.map((j) => ({ name: j.name, data: j.data, opts: { jobId: j.jobId } })))
+      .catch((e: unknown) => log.warn({ err: String(e) }, 'could not enqueue admitted steps (their coordinators will)'));
   };
 
   const workerConnection = createRedis(o.redisUrl, { role: 'bullmq' });
@@ -177,6 +198,7 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
       await closing;
       clearTimeout(timer);
       await subscriber.quit().catch(() => {});
+      await handoffQueue.close().catch(() => {});
       await semaphore.close();
       await runStore.close();
       await Promise.all([redis.quit().catch(() => {}), workerConnection.quit().catch(() => {})]);

@@ -35,9 +35,24 @@ function ensureTsLoader(): Promise<void> {
 }
 
 /** Imports a module by absolute path; .ts/.mts/.cts go through tsx. */
-export async function importModule(path: string): Promise<Record<string, unknown>> {
-  if (TS_MODULE.test(path)) await ensureTsLoader();
-  return (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+/**
+ * Node caches modules itself, but each import() still goes through resolution (and any loader
+ * hooks' thread): a step would pay that every time. A failed import is not kept, so a fixed file
+ * is picked up by the next step.
+ */
+const imported = new Map<string, Promise<Record<string, unknown>>>();
+
+export function importModule(path: string): Promise<Record<string, unknown>> {
+  let mod = imported.get(path);
+  if (!mod) {
+    mod = (async () => {
+      if (TS_MODULE.test(path)) await ensureTsLoader();
+      return (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+    })();
+    imported.set(path, mod);
+    mod.catch(() => imported.delete(path));
+  }
+  return mod;
 }
 
 interface LoadProblem {

@@ -11,6 +11,7 @@ import { type LimitKeys, scriptKeys } from './limit-keys.js';
 export const SCRIPTS = {
   acquire: 'acquire-8',
   release: 'release-8',
+  releaseTake: 'release-take-8',
   releaseRun: 'release-run-8',
   renew: 'renew-8',
   claim: 'claim-8',

@@ -20,10 +20,20 @@ import type { TagConcurrencyLimit, Tags } from '../../core/types.js';
 import { createRedis } from '../connection.js';
 import { DEFAULT_PREFIX } from '../keys.js';
 import { type LimitKeys, limitKeys } from './limit-keys.js';
-import { acquireCall, claimCall, releaseCall, renewCall, sweepCall, type WaiterPayload, type WaiterStatus } from './slot-calls.js';
+import {
+  acquireCall,
+  claimCall,
+  releaseCall,
+  releaseTakeCall,
+  renewCall,
+  sweepCall,
+  type Handoff,
+  type WaiterPayload,
+  type WaiterStatus,
+} from './slot-calls.js';
 import { closeConnection, positiveMs, repeat } from './support.js';
 
-export type { RenewResult } from './slot-calls.js';
+export type { Handoff, RenewResult } from './slot-calls.js';
 
 export interface SlotRequest {
   runId: string;
@@ -34,6 +44,10 @@ export interface SlotRequest {
   priority: number;
   /** The run's own `tag_concurrency_limits`, scoped to this run (buckets `run:<runId>:...`). */
   runLimits: readonly TagConcurrencyLimit[];
+  /** The waiter's id, which becomes the lease id; default a random UUID. */
+  id?: string;
+  /** The step's queue job, for a worker that frees a slot to enqueue it at once (releaseAndTake). */
+  handoff?: Handoff;
 }
 
 /** `buckets` is empty when no limit matched: then there is nothing to release or claim. */
@@ -59,6 +73,12 @@ export interface Semaphore {
   claim(leaseId: string): Promise<boolean>;
   /** Idempotent; returns slots and runs the grant pass (one script call for many ids). */
   release(leaseIds: readonly string[]): Promise<void>;
+  /**
+   * A worker's release: the steps it admits whose handoff names `queue` are made out to this
+   * instance (which renews them until a worker claims them) and their jobs returned, for the
+   * caller to enqueue.
+   */
+  releaseAndTake(leaseIds: readonly string[], queue: string): Promise<Array<{ leaseId: string; job: string }>>;
   /** True if some global limit is defined (cached; refreshed on the `changed` channel and each sweep); true until first known. */
   hasGlobalLimits(): boolean;
   /** Subscribed and the defined limits known: from then on `hasGlobalLimits` is accurate. */
@@ -123,7 +143,7 @@ class RedisSemaphore implements Semaphore {
   acquire(req: SlotRequest, signal?: AbortSignal): Promise<Lease> {
     if (this.closed) return Promise.reject(new Error('the semaphore is closed'));
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const id = randomUUID();
+    const id = req.id ?? randomUUID();
     return new Promise<Lease>((resolve, reject) => {
       const onAbort = (): void => {
         if (this.waiting.get(id) !== w) return;
@@ -143,6 +163,7 @@ class RedisSemaphore implements Semaphore {
           attempt: req.attempt,
           holder: this.holder,
           leaseTtl: this.leaseTtl,
+          ...(req.handoff ? { handoff: req.handoff } : {}),
         },
         queued: false,
         resolve,
@@ -162,9 +183,22 @@ class RedisSemaphore implements Semaphore {
   }
 
   async release(leaseIds: readonly string[]): Promise<void> {
+    const ids = this.dropHeld(leaseIds);
+    if (ids.length > 0) await releaseCall(this.redis, this.keys, ids);
+  }
+
+  async releaseAndTake(leaseIds: readonly string[], queue: string): Promise<Array<{ leaseId: string; job: string }>> {
+    const ids = this.dropHeld(leaseIds);
+    if (ids.length === 0) return [];
+    const taken = await releaseTakeCall(this.redis, this.keys, ids, { holder: this.holder, queue, leaseTtlMs: this.leaseTtl });
+    if (!this.closed) for (const t of taken) this.held.add(t.leaseId);
+    return taken;
+  }
+
+  private dropHeld(leaseIds: readonly string[]): string[] {
     const ids = leaseIds.filter((id) => id.length > 0);
     for (const id of ids) this.held.delete(id);
-    if (ids.length > 0) await releaseCall(this.redis, this.keys, ids);
+    return ids;
   }
 
   hasGlobalLimits(): boolean {

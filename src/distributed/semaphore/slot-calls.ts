@@ -20,12 +20,20 @@ export interface WaiterPayload {
   attempt: number;
   holder: string;
   leaseTtl: number;
+  /** How a worker freeing a slot may enqueue this step itself once admitted (see release-take). */
+  handoff?: Handoff;
+}
+
+/** A step's BullMQ job, ready to add: `job` is JSON `{name, data, jobId}` (see StepHandoffJob). */
+export interface Handoff {
+  queue: string;
+  job: string;
 }
 
 /** The waiter JSON, fields in the order the grant pass relies on whatever order `p` has. */
 export function waiterJson(p: WaiterPayload): string {
-  const { tags, runLimits, runId, stepKey, attempt, holder, leaseTtl } = p;
-  return JSON.stringify({ tags, runLimits, runId, stepKey, attempt, holder, leaseTtl });
+  const { tags, runLimits, runId, stepKey, attempt, holder, leaseTtl, handoff } = p;
+  return JSON.stringify({ tags, runLimits, runId, stepKey, attempt, holder, leaseTtl, handoff });
 }
 
 function strings(v: unknown): string[] {
@@ -56,6 +64,22 @@ export async function acquireCall(
 
 export async function releaseCall(redis: Redis, k: LimitKeys, ids: readonly string[]): Promise<number> {
   return (await runScript(redis, k, 'release', [k.grantedChannel, ...ids])) as number;
+}
+
+/**
+ * A worker's release at the end of a step: also makes out to `holder` the leases of steps it
+ * admits whose handoff names `queue`, and returns those steps' jobs for the caller to enqueue.
+ */
+export async function releaseTakeCall(
+  redis: Redis,
+  k: LimitKeys,
+  ids: readonly string[],
+  taker: { holder: string; queue: string; leaseTtlMs: number },
+): Promise<Array<{ leaseId: string; job: string }>> {
+  const reply = (await runScript(redis, k, 'releaseTake', [k.grantedChannel, taker.holder, taker.queue, taker.leaseTtlMs, ...ids])) as unknown[];
+  const taken: Array<{ leaseId: string; job: string }> = [];
+  for (let i = 1; i + 1 < reply.length; i += 2) taken.push({ leaseId: String(reply[i]), job: String(reply[i + 1]) });
+  return taken;
 }
 
 /** Every slot and queued waiter of one run. */

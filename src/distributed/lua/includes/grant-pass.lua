@@ -2,7 +2,8 @@
 -- @include "match"
 
 -- Turns waiter `id` into a lease holding one slot in each bucket. No buckets: no lease.
-local function grant(id, w, buckets, now)
+-- The lease goes to `holder` (default: the waiter's owner) for `ttl` ms (default: the waiter's).
+local function grant(id, w, buckets, now, holder, ttl)
   local names = {}
   for _, b in ipairs(buckets) do
     redis.call('HINCRBY', K_USED, b.name, 1)
@@ -10,9 +11,9 @@ local function grant(id, w, buckets, now)
   end
   if #names > 0 then
     local data = { buckets = names, runId = w.runId, stepKey = w.stepKey, attempt = w.attempt,
-      holder = w.holder, grantedAt = now }
+      holder = holder or w.holder, grantedAt = now }
     redis.call('HSET', K_LEASE_DATA, id, cjson.encode(data))
-    redis.call('ZADD', K_LEASES, fmt(now + (tonumber(w.leaseTtl) or 10000)), id)
+    redis.call('ZADD', K_LEASES, fmt(now + (ttl or tonumber(w.leaseTtl) or 10000)), id)
   end
   drop_waiter(id)
   return names
@@ -25,10 +26,12 @@ end
 -- Exception: a waiter matching a paused limit (0) reserves nothing, since it cannot start
 -- until an operator raises that limit (which runs this pass again).
 -- Publishes `["<id>", bucket...]` on `channel` for each admitted waiter except `quiet_id`.
--- Returns admitted id -> bucket names.
-local function grant_pass(now, channel, quiet_id)
+-- `taker` (optional, {holder, queue, ttl}): an admitted waiter whose handoff names that queue gets
+-- its lease made out to the taker, who enqueues the step at once (see release-take-8.lua).
+-- Returns admitted id -> bucket names, and the list of {id, handoff job} taken.
+local function grant_pass(now, channel, quiet_id, taker)
   local defs = load_defs()
-  local used, blocked, granted, stuck = {}, {}, {}, {}
+  local used, blocked, granted, stuck, taken = {}, {}, {}, {}, {}
   local function used_of(name)
     if used[name] == nil then used[name] = tonumber(redis.call('HGET', K_USED, name)) or 0 end
     return used[name]
@@ -57,7 +60,16 @@ local function grant_pass(now, channel, quiet_id)
         if blocked[b.name] or used_of(b.name) >= b.limit then fits = false end
       end
       if fits then
-        local names = grant(id, w, buckets, now)
+        local handoff = w.handoff
+        local take = taker and #buckets > 0 and type(handoff) == 'table' and handoff.queue == taker.queue
+          and type(handoff.job) == 'string'
+        local names
+        if take then
+          names = grant(id, w, buckets, now, taker.holder, taker.ttl)
+          taken[#taken + 1] = { id, handoff.job }
+        else
+          names = grant(id, w, buckets, now)
+        end
         for _, name in ipairs(names) do used[name] = used[name] + 1 end
         granted[id] = names
         if id ~= quiet_id then
@@ -73,7 +85,7 @@ local function grant_pass(now, channel, quiet_id)
       end
     end
   end
-  return granted
+  return granted, taken
 end
 
 -- What a client waiting on `id` should do: 'waiting', the lease JSON if granted, or 'missing'.
