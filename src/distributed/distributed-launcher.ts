@@ -72,7 +72,9 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): StepLa
   const flush = (): void => {
     const jobs = batch;
     batch = [];
-    o.queue.addBulk(jobs).catch((e: unknown) => {
+    // One job (a chain's next step) goes as one script call; addBulk wraps even one in MULTI.
+    const only = jobs.length === 1 ? jobs[0] : undefined;
+    (only ? o.queue.add(only.name, only.data, only.opts) : o.queue.addBulk(jobs)).catch((e: unknown) => {
       for (const j of jobs) settle(j.data.stepKey, { ok: false, error: lost(`could not enqueue: ${String(e)}`) });
     });
   };
