@@ -2,12 +2,53 @@
  * Bare BullMQ baselines, measured in the same run as baton so the overhead baton adds on top of
  * its queue is visible. Each call uses a fresh random queue and obliterates it afterwards.
  */
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createRedis } from '../src/distributed/connection.js';
 
 export type ChainListener = 'queue-events' | 'worker';
+
+/** A bare worker in a child process (bare-worker.ts). */
+interface ChildWorker {
+  /** Resolves at the child's next line equal to `line`. */
+  next(line: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function startChildWorker(redisUrl: string, queue: string, concurrency: number, expected?: number): Promise<ChildWorker> {
+  const script = fileURLToPath(new URL('./bare-worker.js', import.meta.url));
+  const args = [script, redisUrl, queue, String(concurrency), ...(expected === undefined ? [] : [String(expected)])];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const waiting = new Map<string, Array<() => void>>();
+  let buffered = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    buffered += chunk;
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) waiting.get(line)?.shift()?.();
+  });
+  const next = (line: string): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      const list = waiting.get(line) ?? [];
+      list.push(resolve);
+      waiting.set(line, list);
+      void exited.then(() => reject(new Error(`bare worker exited before printing "${line}"`)));
+    });
+  await next('ready');
+  return {
+    next,
+    close: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await exited;
+      }
+    },
+  };
+}
 
 interface Harness {
   queue: Queue;
@@ -33,6 +74,39 @@ function harness(redisUrl: string): Harness {
       await Promise.all(connections.map((c) => c.quit()));
     },
   };
+}
+
+/**
+ * The chain with the worker in a child process and a QueueEvents listener here: the topology of
+ * a baton run (coordinator here, worker process elsewhere), so the comparison is of executor
+ * overhead, not of how many processes a hop crosses.
+ */
+export async function benchBareChainCrossProcess(redisUrl: string, hops: number): Promise<{ msPerHop: number }> {
+  if (!(hops >= 1)) throw new RangeError(`hops must be at least 1 (got ${hops})`);
+  const h = harness(redisUrl);
+  const events = new QueueEvents(h.queue.name, { connection: h.bullmq() });
+  const worker = await startChildWorker(redisUrl, h.queue.name, 1);
+  try {
+    await Promise.all([h.queue.waitUntilReady(), events.waitUntilReady()]);
+    const warmup = 20;
+    let remaining = warmup + hops;
+    let started = 0;
+    const finished = new Promise<number>((resolve, reject) => {
+      events.on('completed', () => {
+        remaining -= 1;
+        if (remaining === hops) started = performance.now();
+        if (remaining === 0) return resolve(performance.now());
+        h.queue.add('hop', {}).catch(reject);
+      });
+      events.on('failed', ({ failedReason }) => reject(new Error(failedReason)));
+    });
+    await h.queue.add('hop', {});
+    const ended = await finished;
+    return { msPerHop: (ended - started) / hops };
+  } finally {
+    await worker.close();
+    await h.cleanup(events);
+  }
 }
 
 /**
@@ -74,6 +148,24 @@ export async function benchBareChain(
     return { msPerHop: (ended - started) / hops };
   } finally {
     await h.cleanup(worker, events);
+  }
+}
+
+/** The fan-out with the worker in a child process, which says when the last job completed. */
+export async function benchBareFanOutCrossProcess(redisUrl: string, jobs: number, concurrency: number): Promise<{ jobsPerSecond: number }> {
+  if (!(jobs >= 1)) throw new RangeError(`jobs must be at least 1 (got ${jobs})`);
+  const h = harness(redisUrl);
+  const worker = await startChildWorker(redisUrl, h.queue.name, concurrency, jobs);
+  try {
+    await h.queue.waitUntilReady();
+    const done = worker.next('done');
+    const started = performance.now();
+    await h.queue.addBulk(Array.from({ length: jobs }, (_v, i) => ({ name: 'fan', data: { i } })));
+    await done;
+    return { jobsPerSecond: jobs / ((performance.now() - started) / 1000) };
+  } finally {
+    await worker.close();
+    await h.cleanup();
   }
 }
 
