@@ -145,8 +145,8 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
         // Malformed: its coordinator enqueues it.
       }
     }
-    await handoffQueue
-      .addBulk(jobs.map((j) => ({ name: j.name, data: j.data, opts: { jobId: j.jobId } })))
+    const only = jobs.length === 1 ? jobs[0] : undefined;
+    await (only ? handoffQueue.add(only.name, only.data, { jobId: only.jobId }) : handoffQueue.addBulk(jobs.map((j) => ({ name: j.name, data: j.data, opts: { jobId: j.jobId } }))))
       .catch((e: unknown) => log.warn({ err: String(e) }, 'could not enqueue admitted steps (their coordinators will)'));
   };
 
