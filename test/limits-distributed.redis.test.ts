@@ -291,6 +291,37 @@ describe('cross-run tag concurrency limits (real coordinator and worker processe
     expect(maxConcurrency(intervals(ctx))).toBeLessThanOrEqual(2);
   }, 60_000);
 
+  it('a step admitted by a worker\'s release starts without waiting for its coordinator', async () => {
+    const ctx = context();
+    await limitsCli('set', 'lane=one', '1');
+    await workers(ctx, 1, { concurrency: 2 });
+    const child = spawn(process.execPath, [CLI, 'run', jobFile('lane'), '-c', runConfig(ctx), '--json'], {
+      cwd: ROOT,
+      env: { ...process.env, REDIS_URL: redis.url },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    spawned.add(child);
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await until('the blocker to run and the other step to wait for the slot', async () =>
+      intervals(ctx).some((i) => i.step === 'blocker') && (await view('lane=one')).waiting === 1 ? true : undefined,
+    );
+    // The coordinator hears nothing from now on: only the worker can enqueue the waiting step.
+    child.kill('SIGSTOP');
+    try {
+      writeFileSync(path.join(ctx.dir, 'blocker-gate'), '');
+      await until('the waiting step to run while its coordinator is stopped', () =>
+        intervals(ctx).some((i) => i.step === 'step' && i.end !== undefined) ? true : undefined,
+      10_000);
+    } finally {
+      child.kill('SIGCONT');
+    }
+    expect(await exited).toBe(0);
+    expect((JSON.parse(stdout) as Summary).steps).toEqual({ blocker: 'SUCCESS', step: 'SUCCESS' });
+    expect(maxConcurrency(intervals(ctx))).toBe(1);
+  }, 60_000);
+
   it('per-value limits (team=* 1): teams a and b side by side, never two of one team', async () => {
     const ctx = context();
     await limitsCli('set', 'team=*', '1');

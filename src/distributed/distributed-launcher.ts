@@ -95,9 +95,11 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): StepLa
   /** The worker found the step's lease expired (the step was re-queued after its worker died): take a fresh one. */
   const retakeSlot = async (f: InFlight): Promise<void> => {
     try {
-      const lease = await o.semaphore.acquire(slotRequest(f.data, f.requeues + 1), f.hooks.signal);
+      const requeues = f.requeues + 1;
+      const lease = await o.semaphore.acquire(slotRequest(f.data, requeues), f.hooks.signal);
+      if (inFlight.get(f.data.stepKey) !== f) return; // a worker enqueued and ran it on the grant
       f.data = { ...f.data, leaseId: lease.buckets.length > 0 ? lease.id : undefined };
-      f.requeues += 1;
+      f.requeues = requeues;
       enqueue(f);
     } catch {
       settle(f.data.stepKey, canceledOutcome('canceled while waiting for a concurrency slot'));
@@ -168,7 +170,7 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): StepLa
   return {
     async launch(request: StepRequest, hooks: LaunchHooks): Promise<StepOutcome> {
       const step = steps.get(request.stepKey) as PlanStep;
-      let data: StepJobData = {
+      const data: StepJobData = {
         runId: o.runId,
         jobName: request.jobName,
         jobHash: request.jobHash,
@@ -194,20 +196,12 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): StepLa
         }
         await o.queue.remove(stepJobId(o.runId, step.key, request.attempt)).catch(() => 0); // a failed leftover blocks the id
       }
-      // Steps no limit can match skip the semaphore entirely.
-      if (o.semaphore.hasGlobalLimits() || bucketsFor(step.tags, o.runLimits).length > 0) {
-        try {
-          const lease = await o.semaphore.acquire(slotRequest(data, 0), hooks.signal);
-          if (lease.buckets.length > 0) data = { ...data, leaseId: lease.id };
-        } catch {
-          return canceledOutcome('canceled while waiting for a concurrency slot');
-        }
-      }
       return new Promise<StepOutcome>((resolve) => {
+        // In flight from now, before any slot is granted: the worker whose release admits the
+        // step may enqueue it, and a worker run it, before this coordinator hears of the grant.
         const f: InFlight = { data, jobId: '', requeues: 0, hooks, resolve, since: Date.now() };
         inFlight.set(step.key, f);
-        enqueue(f);
-        hooks.signal.addEventListener('abort', () => void cancel(step.key), { once: true });
+        void slotThenEnqueue(f);
       });
     },
     async close() {
@@ -216,6 +210,34 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): StepLa
       await pump;
     },
   };
+
+  /** Takes the step's slots (if any limit can match it), then enqueues it, unless it ended meanwhile. */
+  async function slotThenEnqueue(f: InFlight): Promise<void> {
+    const key = f.data.stepKey;
+    // Steps no limit can match skip the semaphore entirely.
+    if (o.semaphore.hasGlobalLimits() || bucketsFor(f.data.tags, o.runLimits).length > 0) {
+      let leaseId: string | undefined;
+      try {
+        const lease = await o.semaphore.acquire(slotRequest(f.data, 0), f.hooks.signal);
+        leaseId = lease.buckets.length > 0 ? lease.id : undefined;
+      } catch {
+        // Canceled while waiting (the semaphore returned a slot granted meanwhile). A worker may
+        // have enqueued the step on the grant: take it back, or stop it where it runs.
+        if (inFlight.get(key) !== f) return;
+        const jobId = stepJobId(o.runId, key, f.data.attempt, f.requeues);
+        await o.queue.remove(jobId).catch(() => 0);
+        await o.redis.publish(cancelChannel(o.prefix), JSON.stringify({ runId: o.runId, stepKey: key })).catch(() => 0);
+        settle(key, canceledOutcome('canceled while waiting for a concurrency slot'));
+        return;
+      }
+      // Ended already (run by a worker that enqueued it on the grant), or its slot retaken since.
+      if (inFlight.get(key) !== f || f.requeues !== 0) return;
+      if (leaseId) f.data = { ...f.data, leaseId };
+    }
+    enqueue(f);
+    f.hooks.signal.addEventListener('abort', () => void cancel(key), { once: true });
+    if (f.hooks.signal.aborted) void cancel(key);
+  }
 
   /** The BullMQ job of this attempt that is still waiting or running, if any (requeues have suffixed ids). */
   async function liveJobId(stepKey: string, attempt: number): Promise<string | undefined> {
