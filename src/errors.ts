@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'RUN_NOT_FOUND'
   | 'RUN_BUSY'
   | 'RUN_NOT_RESUMABLE'
+  | 'RUN_LEASE_LOST'
   | 'LIMIT_INVALID'
   | 'USAGE';
 

@@ -74,6 +74,45 @@ describe('operating distributed runs', () => {
     expect(events.at(-1)?.type).toBe('RUN_SUCCESS');
   });
 
+  it('a coordinator stalled past its lease stops without touching the run that resume adopted', async () => {
+    const queue = uniqueQueue();
+    const dir = tempDir();
+    await startWorkers(2, { redisUrl: redis.url, jobs: [FIX], queue, concurrency: 4, env: SHORT_LEASES });
+    const job = path.join(FIX, 'wide200.yaml');
+    const ops = Array.from({ length: 200 }, (_, i) => `c${Math.floor(i / 40)}_${i % 40}`);
+    const cfg = distributedConfig(redis.url, queue, { ops: opsConfig(ops, { dir, ms: 20 }) });
+    const runId = `stalled-${queue}`;
+    const first = spawn(process.execPath, [CLI, 'run', job, '-c', cfg, '--run-id', runId], {
+      env: { ...process.env, ...env() },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let firstStderr = '';
+    first.stderr.setEncoding('utf8').on('data', (c: string) => (firstStderr += c));
+    const firstExit = new Promise<number | null>((resolve) => first.once('exit', (code) => resolve(code)));
+    await waitFor('some steps to succeed', async () => ((await successes(runId)) >= 40 ? true : undefined), 60_000);
+    // Stalled (not dead): its lease lapses and resume adopts the run.
+    first.kill('SIGSTOP');
+    let resumed;
+    try {
+      resumed = await runCli(['resume', runId, '--json'], { env: env(), timeoutMs: 60_000 });
+    } finally {
+      first.kill('SIGCONT');
+    }
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect((JSON.parse(resumed.stdout) as { status: string }).status).toBe('SUCCESS');
+    // Woken up, the first coordinator finds its lease gone and leaves the run alone.
+    expect(await firstExit).toBe(1);
+    expect(firstStderr).toContain('RUN_LEASE_LOST');
+    const events = await eventsOf(runId);
+    expect(events.filter((e) => e.type === 'RUN_CANCELING' || e.type === 'RUN_CANCELED' || e.type === 'STEP_CANCELED')).toEqual([]);
+    const succeeded = new Map<string, number>();
+    for (const e of events) if (e.type === 'STEP_SUCCESS') succeeded.set(e.stepKey ?? '', (succeeded.get(e.stepKey ?? '') ?? 0) + 1);
+    expect(succeeded.size).toBe(200);
+    expect([...succeeded.values()].every((n) => n === 1)).toBe(true);
+    expect(events.at(-1)?.type).toBe('RUN_SUCCESS');
+    expect(await probe.hget(`baton:{run:${runId}}:record`, 'status')).toBe('SUCCESS');
+  });
+
   it('cancel from another process stops 20 running steps within seconds, frees their slots, and spares other runs', async () => {
     const queue = uniqueQueue();
     const dir = tempDir();

@@ -70,12 +70,11 @@ export async function executeDistributed(
     waiterTtlMs: tuning.slotLeaseMs,
     sweepIntervalMs: tuning.slotSweepMs,
   });
-  // Canceled by the caller (Ctrl-C), by `coordinator cancel` from anywhere, or because the lease was lost.
+  // Canceled by the caller (Ctrl-C) or by `coordinator cancel` from anywhere.
   const cancel = new AbortController();
   const onCallerAbort = (): void => cancel.abort();
   options.signal?.addEventListener('abort', onCallerAbort, { once: true });
   if (options.signal?.aborted) cancel.abort();
-  lease.onLost(() => cancel.abort());
 
   const recorder = createRecorder(runStore);
   const launcher = createDistributedLauncher({
@@ -91,6 +90,16 @@ export async function executeDistributed(
     prefix,
     ...(options.resume ? { resume: options.resume } : {}),
     onCancelRequested: () => cancel.abort(),
+    stillDriving: () => lease.check(),
+  });
+  // Lost the lease (this process stalled, or was cut off from Redis, past the lease): another
+  // coordinator may drive the run now. Stop without writing anything to it, and say so.
+  let lostLease = false;
+  lease.onLost(() => {
+    lostLease = true;
+    recorder.mute();
+    launcher.abandon();
+    cancel.abort();
   });
   try {
     if (!options.resume) {
@@ -128,12 +137,19 @@ export async function executeDistributed(
       signal: cancel.signal,
       ...(restore ? { restore } : {}),
       onEvent: (e) => {
+        if (!lease.check()) return; // fires the lost-lease handling above: nothing more is written
         recorder.record(e);
-        if (e.type === 'RUN_CANCELING') recorder.track(runStore.setRunStatus(runId, 'CANCELING'));
-        options.onEvent?.(e);
+        if (e.type === 'RUN_CANCELING') recorder.track(() => runStore.setRunStatus(runId, 'CANCELING'));
+        if (!lostLease) options.onEvent?.(e);
       },
     });
     await recorder.flushed();
+    if (lostLease) {
+      throw new BatonError(
+        'RUN_LEASE_LOST',
+        `stopped driving run "${runId}": this coordinator lost its lease on it (it was stalled or cut off from Redis for longer than ${tuning.runLeaseMs} ms), so another coordinator may have adopted it; nothing was written to the run after that`,
+      );
+    }
     await runStore.setRunStatus(runId, result.status, new Date().toISOString(), ex.retentionSeconds);
     const succeeded = plan.steps.filter((s) => result.steps[s.key] === 'SUCCESS').map((s) => s.key);
     const outputs = succeeded.length > 0 ? await createOutputStore(redis, ex.outputStorage, prefix).getMany(runId, succeeded) : {};
@@ -173,21 +189,34 @@ const STEP_STATUS_OF: Partial<Record<RunEvent['type'], StepStatus>> = {
  * STEP_START and LOG). Writes are not awaited
  * one by one (ioredis keeps their order on the connection); `flushed` waits for all of them.
  */
-function createRecorder(store: RunStore): { record(e: RunEvent): void; track(p: Promise<unknown>): void; flushed(): Promise<void> } {
+function createRecorder(store: RunStore): {
+  record(e: RunEvent): void;
+  track(write: () => Promise<unknown>): void;
+  /** Writes nothing from now on (the run is no longer ours). */
+  mute(): void;
+  flushed(): Promise<void>;
+} {
   const pending = new Set<Promise<unknown>>();
-  const track = (p: Promise<unknown>): void => {
-    const q = p.catch(() => {}).finally(() => pending.delete(q));
+  let muted = false;
+  const track = (write: () => Promise<unknown>): void => {
+    if (muted) return;
+    const q = write()
+      .catch(() => {})
+      .finally(() => pending.delete(q));
     pending.add(q);
   };
   return {
     track,
+    mute() {
+      muted = true;
+    },
     record(e) {
       // Workers write STEP_START (with the step's state) and op LOG lines themselves.
       if ((e.type === 'LOG' || e.type === 'STEP_START') && e.stepKey !== undefined) return;
       const status = STEP_STATUS_OF[e.type];
-      if (e.stepKey === undefined || status === undefined) return track(store.appendEvent(e));
+      if (e.stepKey === undefined || status === undefined) return track(() => store.appendEvent(e));
       const state = { status, attempt: e.attempt ?? 0, updatedAt: e.timestamp, ...(e.worker ? { worker: e.worker } : {}) };
-      track(store.recordStepEvent(e, state));
+      track(() => store.recordStepEvent(e, state));
     },
     async flushed() {
       while (pending.size > 0) await Promise.all([...pending]);

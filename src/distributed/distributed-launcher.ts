@@ -38,6 +38,20 @@ export interface DistributedLauncherOptions {
   resume?: { afterId: string; steps: Readonly<Record<string, ResumedStep>> };
   /** Someone asked, through the run's event stream, for the run to be canceled. */
   onCancelRequested?: () => void;
+  /**
+   * Asked before each write to the queue: false means this coordinator may no longer drive the
+   * run (its lease lapsed), and it will call `abandon`.
+   */
+  stillDriving?: () => boolean;
+}
+
+export interface DistributedLauncher extends StepLauncher {
+  /**
+   * This coordinator lost its lease on the run: another drives it now. Every step in flight ends
+   * here as canceled, touching nothing in Redis (no removal, no cancel message, no release), and
+   * nothing more is enqueued.
+   */
+  abandon(): void;
 }
 
 interface InFlight {
@@ -55,23 +69,28 @@ interface InFlight {
  * how it went is learnt from the run's event stream, where workers append STEP_START, LOG and
  * STEP_ATTEMPT_END. It never decides anything: the run loop does.
  */
-export function createDistributedLauncher(o: DistributedLauncherOptions): StepLauncher {
+export function createDistributedLauncher(o: DistributedLauncherOptions): DistributedLauncher {
   const steps = new Map<string, PlanStep>(o.plan.steps.map((s) => [s.key, s]));
   const inFlight = new Map<string, InFlight>();
   let batch: Array<{ name: string; data: StepJobData; opts: { jobId: string } }> = [];
   let closed = false;
+  let abandoned = false;
   let lastId = o.resume?.afterId ?? '0-0';
 
   const enqueue = (f: InFlight): void => {
+    if (abandoned) return void settle(f.data.stepKey, canceledOutcome('this coordinator lost its lease on the run'));
     f.jobId = stepJobId(o.runId, f.data.stepKey, f.data.attempt, f.requeues);
     f.since = Date.now();
     if (batch.length === 0) setImmediate(flush);
     batch.push({ name: f.data.op, data: f.data, opts: { jobId: f.jobId } });
   };
 
+  const driving = (): boolean => !abandoned && (o.stillDriving?.() ?? true);
+
   const flush = (): void => {
     const jobs = batch;
     batch = [];
+    if (jobs.length === 0 || !driving()) return;
     // One job (a chain's next step) goes as one script call; addBulk wraps even one in MULTI.
     const only = jobs.length === 1 ? jobs[0] : undefined;
     (only ? o.queue.add(only.name, only.data, only.opts) : o.queue.addBulk(jobs)).catch((e: unknown) => {
@@ -88,7 +107,7 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): StepLa
     const f = inFlight.get(stepKey);
     if (!f) return;
     inFlight.delete(stepKey);
-    if (f.data.leaseId && !reportedByWorker) o.semaphore.release([f.data.leaseId]).catch(() => {});
+    if (f.data.leaseId && !reportedByWorker && !abandoned) o.semaphore.release([f.data.leaseId]).catch(() => {});
     f.resolve(outcome);
   };
 
@@ -169,6 +188,7 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): StepLa
 
   return {
     async launch(request: StepRequest, hooks: LaunchHooks): Promise<StepOutcome> {
+      if (abandoned) return canceledOutcome('this coordinator lost its lease on the run');
       const step = steps.get(request.stepKey) as PlanStep;
       const data: StepJobData = {
         runId: o.runId,
@@ -208,6 +228,13 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): StepLa
       closed = true;
       clearInterval(sweep);
       await pump;
+    },
+    abandon() {
+      abandoned = true;
+      closed = true;
+      clearInterval(sweep);
+      batch = [];
+      for (const key of [...inFlight.keys()]) settle(key, canceledOutcome('this coordinator lost its lease on the run'));
     },
   };
 
@@ -252,7 +279,7 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): StepLa
   /** A queued step is removed; a running one is aborted by its worker, which then reports back. */
   async function cancel(stepKey: string): Promise<void> {
     const f = inFlight.get(stepKey);
-    if (!f) return;
+    if (!f || !driving()) return;
     // Not sent yet: a worker whose release admitted the step may have enqueued it all the same.
     const unsent = batch.findIndex((j) => j.opts.jobId === f.jobId);
     if (unsent >= 0) batch.splice(unsent, 1);

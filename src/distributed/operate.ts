@@ -21,6 +21,11 @@ export interface OperateOptions extends Pick<ExecuteOptions, 'signal' | 'onEvent
   jobPath?: string;
 }
 
+export interface ResumeOptions extends OperateOptions {
+  /** How long to wait for a dead coordinator's lease to expire; default three lease lengths. */
+  leaseWaitMs?: number;
+}
+
 const FINISHED = new Set(['SUCCESS', 'FAILURE', 'CANCELED']);
 
 /**
@@ -28,7 +33,7 @@ const FINISHED = new Set(['SUCCESS', 'FAILURE', 'CANCELED']);
  * a step that was running is re-attached (its result taken if a worker finished it meanwhile,
  * re-queued if its worker died). Waits for the dead coordinator's lease to expire.
  */
-export async function resumeRun(runId: string, o: OperateOptions): Promise<RunResult> {
+export async function resumeRun(runId: string, o: ResumeOptions): Promise<RunResult> {
   const { stored, events } = await readRun(o.redisUrl, runId, true);
   if (FINISHED.has(stored.record.status)) {
     throw new BatonError('RUN_NOT_RESUMABLE', `run "${runId}" already ended ${stored.record.status}; use reexecute to run it again`);
@@ -40,7 +45,7 @@ export async function resumeRun(runId: string, o: OperateOptions): Promise<RunRe
     ...pass(o),
     runId,
     resume: { afterId: last?.id ?? '0-0', steps: stepsFromEvents(events.map((e) => e.event)) },
-    leaseWaitMs: 3 * distributedTuning().runLeaseMs,
+    leaseWaitMs: o.leaseWaitMs ?? 3 * distributedTuning().runLeaseMs,
   });
 }
 

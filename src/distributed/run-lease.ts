@@ -12,6 +12,12 @@ export interface RunLease {
   readonly holder: string;
   release(): Promise<void>;
   onLost(listener: () => void): void;
+  /**
+   * False once the lease may have expired, by this process's monotonic clock: more than a TTL
+   * since the send of the last renewal that succeeded (say, the process was stopped or starved).
+   * The first call that finds it so also fires `lost`: the caller must not write to the run.
+   */
+  check(): boolean;
 }
 
 const RENEW = 'renew-run-lease-1';
@@ -25,7 +31,9 @@ export async function takeRunLease(
 ): Promise<RunLease> {
   const key = runKeys(runId, options.prefix ?? DEFAULT_PREFIX).driver;
   const deadline = Date.now() + (options.waitMs ?? 0);
+  let taken = performance.now();
   for (;;) {
+    taken = performance.now();
     if ((await redis.set(key, holder, 'PX', options.ttlMs, 'NX')) === 'OK') break;
     const [current, pttl] = await Promise.all([redis.get(key), redis.pttl(key)]);
     if (Date.now() >= deadline) {
@@ -38,13 +46,21 @@ export async function takeRunLease(
   }
   const listeners: Array<() => void> = [];
   let lost = false;
+  // Measured from before the SET was sent: the key may have been created any time after that.
+  let validUntil = taken + options.ttlMs;
+  const loseIt = (): void => {
+    if (lost) return;
+    lost = true;
+    for (const l of listeners) l();
+  };
   const timer = setInterval(() => {
+    const sent = performance.now();
+    if (sent >= validUntil) return loseIt(); // stalled past the TTL: another may have adopted the run
     redis
       .eval(loadScript(RENEW), keyCount(RENEW), key, holder, options.ttlMs)
       .then((ok) => {
-        if (ok === 1 || lost) return;
-        lost = true;
-        for (const l of listeners) l();
+        if (ok === 1) validUntil = Math.max(validUntil, sent + options.ttlMs);
+        else loseIt();
       })
       .catch(() => {}); // Redis unreachable: try again next tick; the TTL covers short outages
   }, Math.max(50, Math.floor(options.ttlMs / 3)));
@@ -52,6 +68,10 @@ export async function takeRunLease(
   return {
     holder,
     onLost: (l) => listeners.push(l),
+    check() {
+      if (!lost && performance.now() >= validUntil) loseIt();
+      return !lost;
+    },
     async release() {
       clearInterval(timer);
       await redis.eval(loadScript(RELEASE), keyCount(RELEASE), key, holder).catch(() => {});
