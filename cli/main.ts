@@ -6,6 +6,7 @@ import { registerOperate } from './commands/operate.js';
 import { registerPlan } from './commands/plan.js';
 import { registerRun } from './commands/run.js';
 import { registerRuns } from './commands/runs.js';
+import { registerServe } from './commands/serve.js';
 import { registerStatus } from './commands/status.js';
 import { registerValidate } from './commands/validate.js';
 import { reportError } from './exit-codes.js';
@@ -29,6 +30,7 @@ registerLogs(program);
 registerRuns(program);
 registerOperate(program);
 registerLimits(program);
+registerServe(program);
 
 try {
   await program.parseAsync(process.argv);

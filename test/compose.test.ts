@@ -80,8 +80,10 @@ function run(cmd: string[], env: Record<string, string>, until?: RegExp): Promis
 
 describe('docker-compose.yml, run as local processes', () => {
   it('has the services the README documents, wired to each other', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['coordinator', 'redis', 'worker']);
-    const { redis, worker, coordinator } = compose.services as Record<string, Service>;
+    expect(Object.keys(compose.services).sort()).toEqual(['coordinator', 'redis', 'serve', 'worker']);
+    const { redis, worker, coordinator, serve } = compose.services as Record<string, Service>;
+    expect(serve?.command.slice(0, 2)).toEqual(['coordinator', 'serve']);
+    expect(serve?.depends_on?.redis?.condition).toBe('service_healthy');
     expect(redis?.command).toContain('--appendonly');
     expect(redis?.healthcheck?.test).toEqual(['CMD', 'redis-cli', 'ping']);
     expect(worker?.depends_on?.redis?.condition).toBe('service_healthy');
@@ -93,8 +95,8 @@ describe('docker-compose.yml, run as local processes', () => {
     expect(dockerfile).toMatch(/^CMD \["worker"\]$/m);
   });
 
-  it('starts redis, two workers and the one-shot coordinator from their compose commands; the example run succeeds', async () => {
-    const { redis, worker, coordinator } = compose.services as Record<string, Service>;
+  it('starts redis, two workers, serve and the one-shot coordinator from their compose commands; the example run succeeds', async () => {
+    const { redis, worker, coordinator, serve } = compose.services as Record<string, Service>;
     const port = await freePort();
     const redisCmd = [...(redis?.command ?? []), '--port', String(port), '--bind', '127.0.0.1', '--dir', tempDir()];
     const redisUp = run(redisCmd, {}, /Ready to accept connections/);
@@ -108,6 +110,10 @@ describe('docker-compose.yml, run as local processes', () => {
     // `--scale worker=2`
     const ready = await Promise.all([0, 1].map(() => run([...(BINARIES[bin] ?? []), ...args], workerEnv, /"worker ready"/)));
     for (const w of ready) expect(w.out).toContain('"jobs":["nightly_etl"]');
+    const [sbin, ...sargs] = mapVolumes(serve?.command ?? [], serve?.volumes) as [string, ...string[]];
+    const served = await run([...(BINARIES[sbin] ?? []), ...sargs], mapEnv(serve?.environment, port), /"serve ready"|error/);
+    expect(served.out).toContain('"serve ready"');
+    expect(served.out).toContain('"jobs":["nightly_etl"]');
 
     const [cbin, ...cargs] = mapVolumes(coordinator?.command ?? [], coordinator?.volumes) as [string, ...string[]];
     const result = await run([...(BINARIES[cbin] ?? []), ...cargs], mapEnv(coordinator?.environment, port));

@@ -113,6 +113,48 @@ describe('operating distributed runs', () => {
     expect(await probe.hget(`baton:{run:${runId}}:record`, 'status')).toBe('SUCCESS');
   });
 
+  it('serve adopts a run whose coordinator died and finishes it; of two serves, one drives it; a third without its job leaves it', async () => {
+    const queue = uniqueQueue();
+    const dir = tempDir();
+    await startWorkers(2, { redisUrl: redis.url, jobs: [FIX], queue, concurrency: 4, env: SHORT_LEASES });
+    const job = path.join(FIX, 'wide200.yaml');
+    const ops = Array.from({ length: 200 }, (_, i) => `c${Math.floor(i / 40)}_${i % 40}`);
+    const cfg = distributedConfig(redis.url, queue, { ops: opsConfig(ops, { dir, ms: 20 }) });
+    const runId = `serve-${queue}`;
+    const first = spawn(process.execPath, [CLI, 'run', job, '-c', cfg, '--run-id', runId], { env: { ...process.env, ...env() }, stdio: 'ignore' });
+    await waitFor('some steps to succeed', async () => ((await successes(runId)) >= 40 ? true : undefined), 60_000);
+    first.kill('SIGKILL');
+
+    const serve = (jobs: string): { logs: () => string; stop: () => void } => {
+      const child = spawn(process.execPath, [CLI, 'serve', '--jobs', jobs, '--interval', '0.2'], {
+        env: { ...process.env, ...env() },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let logs = '';
+      child.stderr.setEncoding('utf8').on('data', (c: string) => (logs += c));
+      return { logs: () => logs, stop: () => child.kill('SIGTERM') };
+    };
+    const serves = [serve(FIX), serve(FIX), serve(path.join(FIX, 'diamond.yaml'))];
+    try {
+      await waitFor('the run to be finished by a serve', async () =>
+        (await probe.hget(`baton:{run:${runId}}:record`, 'status')) === 'SUCCESS' ? true : undefined,
+      60_000);
+      // Both may try; the run lease lets one in.
+      expect(serves.filter((s) => s.logs().includes('"msg":"adopting orphaned run"')).length).toBeGreaterThanOrEqual(1);
+      expect(serves.filter((s) => s.logs().includes('"msg":"adopted run ended SUCCESS"'))).toHaveLength(1);
+      expect(serves[2]?.logs()).toMatch(/not adopting orphaned run: its job .*wide200.* is not among this process's --jobs/);
+    } finally {
+      for (const s of serves) s.stop();
+    }
+    const events = await eventsOf(runId);
+    expect(events.filter((e) => e.type === 'RUN_RESUMED')).toHaveLength(1);
+    const succeeded = new Map<string, number>();
+    for (const e of events) if (e.type === 'STEP_SUCCESS') succeeded.set(e.stepKey ?? '', (succeeded.get(e.stepKey ?? '') ?? 0) + 1);
+    expect(succeeded.size).toBe(200);
+    expect([...succeeded.values()].every((n) => n === 1)).toBe(true);
+    expect(events.at(-1)?.type).toBe('RUN_SUCCESS');
+  });
+
   it('cancel from another process stops 20 running steps within seconds, frees their slots, and spares other runs', async () => {
     const queue = uniqueQueue();
     const dir = tempDir();

@@ -1,0 +1,52 @@
+import { type Command, InvalidArgumentError } from 'commander';
+import { BatonError } from '../../src/errors.js';
+import { collect } from '../options.js';
+import { REDIS_OPTION, redisUrlOf } from '../redis-option.js';
+
+const positive = (name: string, integer: boolean) => (v: string): number => {
+  const n = Number(v);
+  if (!(n > 0) || (integer && !Number.isInteger(n))) throw new InvalidArgumentError(`${name} must be a positive ${integer ? 'integer' : 'number'}`);
+  return n;
+};
+
+interface ServeFlags {
+  redis?: string;
+  jobs: string[];
+  interval: number;
+  maxRuns: number;
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('long-running: adopt orphaned runs (their coordinator died) of the jobs given with --jobs, and finish them')
+    .option(...REDIS_OPTION)
+    .option('--jobs <path>', 'job file or directory of job files whose runs this process may adopt (repeatable; default $BATON_JOBS)', collect, [])
+    .option('--interval <seconds>', 'how often runs are looked at', positive('--interval', false), 5)
+    .option('--max-runs <n>', 'runs driven at once', positive('--max-runs', true), 16)
+    .action(async (flags: ServeFlags) => {
+      const jobPaths = flags.jobs.length > 0 ? flags.jobs : (process.env.BATON_JOBS ?? '').split(':').filter(Boolean);
+      if (jobPaths.length === 0) throw new BatonError('USAGE', 'give the jobs whose runs may be adopted with --jobs PATH (or $BATON_JOBS)');
+      const redisUrl = redisUrlOf(flags.redis);
+      const [{ assertRedisReachable, redactRedisUrl }, { loadJobRegistry }, { serveOrphans }, { createProcessLogger }] = await Promise.all([
+        import('../../src/distributed/connection.js'),
+        import('../../src/distributed/job-registry.js'),
+        import('../../src/distributed/serve.js'),
+        import('../../src/logger.js'),
+      ]);
+      const jobs = await loadJobRegistry(jobPaths);
+      await assertRedisReachable(redisUrl);
+      const logger = createProcessLogger('baton-serve');
+      const server = serveOrphans({ redisUrl, jobs, logger, intervalMs: flags.interval * 1000, maxRuns: flags.maxRuns });
+      // Stopping leaves adopted runs as a crash would: their leases lapse and another serve (or
+      // `resume`) adopts them. Waiting for them instead could take as long as the runs do.
+      for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+        process.once(signal, () => {
+          logger.info({ signal, driving: [...server.driving] }, 'stopping: runs driven here are adopted again once their leases lapse');
+          process.exit(0);
+        });
+      }
+      logger.info({ redis: redactRedisUrl(redisUrl), jobs: [...jobs.keys()], intervalS: flags.interval, maxRuns: flags.maxRuns }, 'serve ready');
+      await server.done;
+    });
+}

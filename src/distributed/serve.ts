@@ -1,0 +1,172 @@
+/**
+ * `coordinator serve`: a long-running coordinator that adopts orphaned runs by itself. A run is
+ * orphaned when it is STARTED (or CANCELING) and no coordinator holds its lease: the one that
+ * drove it died, or stopped driving it. Serve finishes such runs with `resume` (or finishes their
+ * cancel), for the jobs of its own code location only, like a worker. Several serve processes
+ * may run: the run lease lets exactly one of them adopt each run.
+ */
+import type { Logger } from 'pino';
+import type { JobDefinition, RunStatus } from '../core/types.js';
+import { BatonError } from '../errors.js';
+import { cancelRun } from './cancel.js';
+import { createRedis } from './connection.js';
+import { DEFAULT_PREFIX, runKeys, runsIndexKey } from './keys.js';
+import { resumeRun } from './operate.js';
+
+export interface ServeOptions {
+  redisUrl: string;
+  /** The jobs this process may drive, by name (its `--jobs`). */
+  jobs: ReadonlyMap<string, JobDefinition>;
+  logger: Logger;
+  /** How often runs are looked at. Default 5 s. */
+  intervalMs?: number;
+  /** How many of the newest runs each look covers. Default 1000. */
+  scanLimit?: number;
+  /** Runs driven at once; further orphans wait for a later look. Default 16. */
+  maxRuns?: number;
+  /** Stops looking for orphans. Runs already adopted go on (see stop()). */
+  signal?: AbortSignal;
+}
+
+export const SERVE_DEFAULTS = { intervalMs: 5000, scanLimit: 1000, maxRuns: 16 };
+
+export interface Server {
+  /** Runs this process drives now. */
+  readonly driving: ReadonlySet<string>;
+  /** Resolves when the signal stopped the scanning and every adopted run has ended. */
+  readonly done: Promise<void>;
+}
+
+/** An orphan candidate as one look sees it. */
+interface Seen {
+  runId: string;
+  status: RunStatus;
+  job: string;
+}
+
+export function serveOrphans(o: ServeOptions): Server {
+  const intervalMs = o.intervalMs ?? SERVE_DEFAULTS.intervalMs;
+  const scanLimit = o.scanLimit ?? SERVE_DEFAULTS.scanLimit;
+  const maxRuns = o.maxRuns ?? SERVE_DEFAULTS.maxRuns;
+  const redis = createRedis(o.redisUrl);
+  redis.on('error', () => {}); // a look that fails is retried at the next interval
+  const driving = new Map<string, Promise<void>>();
+  // Runs this process cannot adopt (job not in its code location, changed job file): said once.
+  const refused = new Set<string>();
+
+  const refuse = (run: Seen, why: string): void => {
+    if (refused.has(run.runId)) return;
+    refused.add(run.runId);
+    o.logger.warn({ runId: run.runId, job: run.job }, `not adopting orphaned run: ${why}`);
+  };
+
+  const track = (runId: string, work: Promise<void>): void => {
+    driving.set(
+      runId,
+      work.finally(() => driving.delete(runId)),
+    );
+  };
+
+  const adopt = (run: Seen, job: JobDefinition): void => {
+    o.logger.info({ runId: run.runId, job: run.job }, 'adopting orphaned run');
+    const work = resumeRun(run.runId, { redisUrl: o.redisUrl, jobPath: job.sourcePath, leaseWaitMs: 0 }).then(
+      (result) => o.logger.info({ runId: run.runId, status: result.status }, `adopted run ended ${result.status}`),
+      (e: unknown) => {
+        if (e instanceof BatonError && e.code === 'RUN_BUSY') {
+          o.logger.debug({ runId: run.runId }, 'another coordinator adopted the run first');
+        } else if (e instanceof BatonError && e.code === 'RUN_NOT_RESUMABLE') {
+          refuse(run, e.message);
+        } else if (e instanceof BatonError && e.code === 'RUN_LEASE_LOST') {
+          o.logger.warn({ runId: run.runId }, 'stopped driving an adopted run: lost its lease (adopted again later if orphaned)');
+        } else {
+          o.logger.error({ runId: run.runId, err: e instanceof Error ? e.message : String(e) }, 'could not finish an adopted run');
+        }
+      },
+    );
+    track(run.runId, work);
+  };
+
+  const finishCancel = (run: Seen): void => {
+    o.logger.info({ runId: run.runId, job: run.job }, 'finishing the cancel of an orphaned run');
+    const work = cancelRun(run.runId, { redisUrl: o.redisUrl }).then(
+      (r) => o.logger.info({ runId: run.runId, status: r.status }, `orphaned run ${r.status}`),
+      (e: unknown) => o.logger.error({ runId: run.runId, err: e instanceof Error ? e.message : String(e) }, 'could not cancel an orphaned run'),
+    );
+    track(run.runId, work);
+  };
+
+  /** The newest runs that are unfinished and have no driver. */
+  const orphans = async (): Promise<Seen[]> => {
+    const ids = await redis.zrevrange(runsIndexKey(DEFAULT_PREFIX), 0, scanLimit - 1);
+    if (ids.length === 0) return [];
+    const pipeline = redis.pipeline();
+    for (const id of ids) {
+      const keys = runKeys(id, DEFAULT_PREFIX);
+      pipeline.hmget(keys.record, 'status', 'job');
+      pipeline.exists(keys.driver);
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    const found: Seen[] = [];
+    ids.forEach((runId, i) => {
+      const [fieldsErr, fields] = replies[2 * i] ?? [];
+      const [driverErr, driver] = replies[2 * i + 1] ?? [];
+      if (fieldsErr || driverErr || driver !== 0) return;
+      const [status, job] = (fields as Array<string | null>) ?? [];
+      if ((status === 'STARTED' || status === 'CANCELING') && job) found.push({ runId, status, job });
+    });
+    return found;
+  };
+
+  const look = async (): Promise<void> => {
+    let seen: Seen[];
+    try {
+      seen = await orphans();
+    } catch (e) {
+      o.logger.warn({ err: e instanceof Error ? e.message : String(e) }, 'could not look for orphaned runs');
+      return;
+    }
+    // Oldest first: they have waited longest.
+    for (const run of seen.reverse()) {
+      if (driving.has(run.runId) || refused.has(run.runId)) continue;
+      if (driving.size >= maxRuns) break;
+      const job = o.jobs.get(run.job);
+      if (!job) {
+        refuse(run, `its job "${run.job}" is not among this process's --jobs`);
+        continue;
+      }
+      if (run.status === 'CANCELING') finishCancel(run);
+      else adopt(run, job);
+    }
+  };
+
+  const done = (async () => {
+    try {
+      while (!o.signal?.aborted) {
+        await look();
+        await sleep(intervalMs, o.signal);
+      }
+      while (driving.size > 0) await Promise.all([...driving.values()]);
+    } finally {
+      await redis.quit().catch(() => {});
+    }
+  })();
+
+  return {
+    get driving() {
+      return new Set(driving.keys());
+    },
+    done,
+  };
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
