@@ -134,15 +134,20 @@ describe('operating distributed runs', () => {
       child.stderr.setEncoding('utf8').on('data', (c: string) => (logs += c));
       return { logs: () => logs, stop: () => child.kill('SIGTERM') };
     };
-    const serves = [serve(FIX), serve(FIX), serve(path.join(FIX, 'diamond.yaml'))];
+    // First a serve without the run's job: it sees the orphan and leaves it.
+    const serves = [serve(path.join(FIX, 'diamond.yaml'))];
     try {
+      await waitFor('the serve without the job to pass the run over', () =>
+        /not adopting orphaned run: its job .*wide200.* is not among this process's --jobs/.test(serves[0]?.logs() ?? '') ? true : undefined,
+      30_000);
+      expect(await probe.hget(`baton:{run:${runId}}:record`, 'status')).toBe('STARTED');
+      serves.push(serve(FIX), serve(FIX));
       await waitFor('the run to be finished by a serve', async () =>
         (await probe.hget(`baton:{run:${runId}}:record`, 'status')) === 'SUCCESS' ? true : undefined,
       60_000);
       // Both may try; the run lease lets one in.
       expect(serves.filter((s) => s.logs().includes('"msg":"adopting orphaned run"')).length).toBeGreaterThanOrEqual(1);
       expect(serves.filter((s) => s.logs().includes('"msg":"adopted run ended SUCCESS"'))).toHaveLength(1);
-      expect(serves[2]?.logs()).toMatch(/not adopting orphaned run: its job .*wide200.* is not among this process's --jobs/);
     } finally {
       for (const s of serves) s.stop();
     }
