@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -39,17 +39,37 @@ async function successes(runId: string): Promise<number> {
   return raw.filter((v) => v.includes('"SUCCESS"')).length;
 }
 
+/** A 200-step run of wide200.yaml from a `coordinator run` child, once `atLeast` steps succeeded. */
+async function wide200Run(
+  name: string,
+  o: { workers: number; ms: number; atLeast: number; stderr?: boolean },
+): Promise<{ runId: string; dir: string; first: ChildProcess }> {
+  const queue = uniqueQueue();
+  const dir = tempDir();
+  await startWorkers(o.workers, { redisUrl: redis.url, jobs: [FIX], queue, concurrency: 4, env: SHORT_LEASES });
+  const ops = Array.from({ length: 200 }, (_, i) => `c${Math.floor(i / 40)}_${i % 40}`);
+  const cfg = distributedConfig(redis.url, queue, { ops: opsConfig(ops, { dir, ms: o.ms }) });
+  const runId = `${name}-${queue}`;
+  const first = spawn(process.execPath, [CLI, 'run', path.join(FIX, 'wide200.yaml'), '-c', cfg, '--run-id', runId], {
+    env: { ...process.env, ...env() },
+    stdio: ['ignore', 'ignore', o.stderr ? 'pipe' : 'ignore'],
+  });
+  await waitFor(`${o.atLeast} steps to succeed`, async () => ((await successes(runId)) >= o.atLeast ? true : undefined), 60_000);
+  return { runId, dir, first };
+}
+
+/** The run's events: all 200 steps succeeded, each exactly once, and the run last. */
+function expectEachStepSucceededOnce(events: RunEvent[]): void {
+  const succeeded = new Map<string, number>();
+  for (const e of events) if (e.type === 'STEP_SUCCESS') succeeded.set(e.stepKey ?? '', (succeeded.get(e.stepKey ?? '') ?? 0) + 1);
+  expect(succeeded.size).toBe(200);
+  expect([...succeeded.values()].every((n) => n === 1)).toBe(true);
+  expect(events.at(-1)?.type).toBe('RUN_SUCCESS');
+}
+
 describe('operating distributed runs', () => {
   it('resume finishes a 200-step run whose coordinator was SIGKILLed halfway; no step succeeds twice', async () => {
-    const queue = uniqueQueue();
-    const dir = tempDir();
-    await startWorkers(3, { redisUrl: redis.url, jobs: [FIX], queue, concurrency: 4, env: SHORT_LEASES });
-    const job = path.join(FIX, 'wide200.yaml');
-    const ops = Array.from({ length: 200 }, (_, i) => `c${Math.floor(i / 40)}_${i % 40}`);
-    const cfg = distributedConfig(redis.url, queue, { ops: opsConfig(ops, { dir, ms: 30 }) });
-    const runId = `resume-${queue}`;
-    const first = spawn(process.execPath, [CLI, 'run', job, '-c', cfg, '--run-id', runId], { env: { ...process.env, ...env() }, stdio: 'ignore' });
-    await waitFor('half the steps to succeed', async () => ((await successes(runId)) >= 100 ? true : undefined), 60_000);
+    const { runId, dir, first } = await wide200Run('resume', { workers: 3, ms: 30, atLeast: 100 });
     first.kill('SIGKILL');
     const before = await successes(runId);
     expect(before).toBeLessThan(200);
@@ -62,34 +82,22 @@ describe('operating distributed runs', () => {
     expect(r.stderr).toMatch(/resumed: job "wide200": 200 steps, \d+ already ended/);
 
     const events = await eventsOf(runId);
-    const succeeded = new Map<string, number>();
-    for (const e of events) if (e.type === 'STEP_SUCCESS') succeeded.set(e.stepKey ?? '', (succeeded.get(e.stepKey ?? '') ?? 0) + 1);
-    expect(succeeded.size).toBe(200);
-    expect([...succeeded.values()].every((n) => n === 1)).toBe(true);
+    expectEachStepSucceededOnce(events);
     // Ops ran once each, except at most the few in flight at the kill (none should have re-run, but allow it).
     const ran = lines(path.join(dir, 'ran'));
     expect(new Set(ran).size).toBe(200);
     expect(ran.length - 200).toBeLessThanOrEqual(12);
     expect(events.filter((e) => e.type === 'RUN_RESUMED')).toHaveLength(1);
-    expect(events.at(-1)?.type).toBe('RUN_SUCCESS');
   });
 
   it('a coordinator stalled past its lease stops without touching the run that resume adopted', async () => {
-    const queue = uniqueQueue();
-    const dir = tempDir();
-    await startWorkers(2, { redisUrl: redis.url, jobs: [FIX], queue, concurrency: 4, env: SHORT_LEASES });
-    const job = path.join(FIX, 'wide200.yaml');
-    const ops = Array.from({ length: 200 }, (_, i) => `c${Math.floor(i / 40)}_${i % 40}`);
-    const cfg = distributedConfig(redis.url, queue, { ops: opsConfig(ops, { dir, ms: 20 }) });
-    const runId = `stalled-${queue}`;
-    const first = spawn(process.execPath, [CLI, 'run', job, '-c', cfg, '--run-id', runId], {
-      env: { ...process.env, ...env() },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const { runId, first } = await wide200Run('stalled', { workers: 2, ms: 20, atLeast: 40, stderr: true });
     let firstStderr = '';
-    first.stderr.setEncoding('utf8').on('data', (c: string) => (firstStderr += c));
-    const firstExit = new Promise<number | null>((resolve) => first.once('exit', (code) => resolve(code)));
-    await waitFor('some steps to succeed', async () => ((await successes(runId)) >= 40 ? true : undefined), 60_000);
+    first.stderr?.setEncoding('utf8').on('data', (c: string) => (firstStderr += c));
+    const firstExit = new Promise<number | null>((resolve) => {
+      if (first.exitCode !== null) resolve(first.exitCode);
+      else first.once('exit', (code) => resolve(code));
+    });
     // Stalled (not dead): its lease lapses and resume adopts the run.
     first.kill('SIGSTOP');
     let resumed;
@@ -105,24 +113,12 @@ describe('operating distributed runs', () => {
     expect(firstStderr).toContain('RUN_LEASE_LOST');
     const events = await eventsOf(runId);
     expect(events.filter((e) => e.type === 'RUN_CANCELING' || e.type === 'RUN_CANCELED' || e.type === 'STEP_CANCELED')).toEqual([]);
-    const succeeded = new Map<string, number>();
-    for (const e of events) if (e.type === 'STEP_SUCCESS') succeeded.set(e.stepKey ?? '', (succeeded.get(e.stepKey ?? '') ?? 0) + 1);
-    expect(succeeded.size).toBe(200);
-    expect([...succeeded.values()].every((n) => n === 1)).toBe(true);
-    expect(events.at(-1)?.type).toBe('RUN_SUCCESS');
+    expectEachStepSucceededOnce(events);
     expect(await probe.hget(`baton:{run:${runId}}:record`, 'status')).toBe('SUCCESS');
   });
 
   it('serve adopts a run whose coordinator died and finishes it; of two serves, one drives it; a third without its job leaves it', async () => {
-    const queue = uniqueQueue();
-    const dir = tempDir();
-    await startWorkers(2, { redisUrl: redis.url, jobs: [FIX], queue, concurrency: 4, env: SHORT_LEASES });
-    const job = path.join(FIX, 'wide200.yaml');
-    const ops = Array.from({ length: 200 }, (_, i) => `c${Math.floor(i / 40)}_${i % 40}`);
-    const cfg = distributedConfig(redis.url, queue, { ops: opsConfig(ops, { dir, ms: 20 }) });
-    const runId = `serve-${queue}`;
-    const first = spawn(process.execPath, [CLI, 'run', job, '-c', cfg, '--run-id', runId], { env: { ...process.env, ...env() }, stdio: 'ignore' });
-    await waitFor('some steps to succeed', async () => ((await successes(runId)) >= 40 ? true : undefined), 60_000);
+    const { runId, first } = await wide200Run('serve', { workers: 2, ms: 20, atLeast: 40 });
     first.kill('SIGKILL');
 
     const serve = (jobs: string): { logs: () => string; stop: () => void } => {
@@ -153,11 +149,7 @@ describe('operating distributed runs', () => {
     }
     const events = await eventsOf(runId);
     expect(events.filter((e) => e.type === 'RUN_RESUMED')).toHaveLength(1);
-    const succeeded = new Map<string, number>();
-    for (const e of events) if (e.type === 'STEP_SUCCESS') succeeded.set(e.stepKey ?? '', (succeeded.get(e.stepKey ?? '') ?? 0) + 1);
-    expect(succeeded.size).toBe(200);
-    expect([...succeeded.values()].every((n) => n === 1)).toBe(true);
-    expect(events.at(-1)?.type).toBe('RUN_SUCCESS');
+    expectEachStepSucceededOnce(events);
   });
 
   it('cancel from another process stops 20 running steps within seconds, frees their slots, and spares other runs', async () => {

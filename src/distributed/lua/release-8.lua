@@ -8,10 +8,6 @@
 
 local now = now_ms()
 expire(now)
-local released = 0
-for i = 2, #ARGV do
-  if drop_lease(ARGV[i]) then released = released + 1 end
-  drop_waiter(ARGV[i])
-end
+local released = release_ids(2)
 grant_pass(now, ARGV[1], nil)
 return released

@@ -14,11 +14,7 @@
 
 local now = now_ms()
 expire(now)
-local released = 0
-for i = 5, #ARGV do
-  if drop_lease(ARGV[i]) then released = released + 1 end
-  drop_waiter(ARGV[i])
-end
+local released = release_ids(5)
 local _, taken = grant_pass(now, ARGV[1], nil, { holder = ARGV[2], queue = ARGV[3], ttl = tonumber(ARGV[4]) })
 local out = { released }
 for _, t in ipairs(taken) do

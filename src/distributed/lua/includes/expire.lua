@@ -22,6 +22,17 @@ local function drop_waiter(id)
   return redis.call('HDEL', K_WAITER_DATA, id) == 1
 end
 
+-- Returns the slots of the leases, and forgets the waiters, whose ids are ARGV[first..].
+-- Unknown ids are a no-op. Returns how many leases there were.
+local function release_ids(first)
+  local released = 0
+  for i = first, #ARGV do
+    if drop_lease(ARGV[i]) then released = released + 1 end
+    drop_waiter(ARGV[i])
+  end
+  return released
+end
+
 -- Forgets leases and waiters whose owner stopped renewing them. Returns how many.
 local function expire(now)
   local n = 0
