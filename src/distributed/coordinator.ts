@@ -140,7 +140,7 @@ export async function executeDistributed(
         if (!lease.check()) return; // fires the lost-lease handling above: nothing more is written
         recorder.record(e);
         if (e.type === 'RUN_CANCELING') recorder.track(() => runStore.setRunStatus(runId, 'CANCELING'));
-        if (!lostLease) options.onEvent?.(e);
+        options.onEvent?.(e);
       },
     });
     await recorder.flushed();

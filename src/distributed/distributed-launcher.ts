@@ -17,7 +17,7 @@ import type {
 import type { ResumedStep } from '../run/resume-state.js';
 import type { RunStore } from './run-store.js';
 import type { Semaphore, SlotRequest } from './semaphore/semaphore.js';
-import { cancelChannel, stepJobId, stepPriority, type StepJobData, type StepQueueJob } from './step-message.js';
+import { addStepJobs, cancelChannel, stepJobId, stepPriority, type StepJobData, type StepQueueJob } from './step-message.js';
 
 export interface DistributedLauncherOptions {
   runId: string;
@@ -72,7 +72,7 @@ interface InFlight {
 export function createDistributedLauncher(o: DistributedLauncherOptions): DistributedLauncher {
   const steps = new Map<string, PlanStep>(o.plan.steps.map((s) => [s.key, s]));
   const inFlight = new Map<string, InFlight>();
-  let batch: Array<{ name: string; data: StepJobData; opts: { jobId: string } }> = [];
+  let batch: StepQueueJob[] = [];
   let closed = false;
   let abandoned = false;
   let lastId = o.resume?.afterId ?? '0-0';
@@ -82,7 +82,7 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
     f.jobId = stepJobId(o.runId, f.data.stepKey, f.data.attempt, f.requeues);
     f.since = Date.now();
     if (batch.length === 0) setImmediate(flush);
-    batch.push({ name: f.data.op, data: f.data, opts: { jobId: f.jobId } });
+    batch.push({ name: f.data.op, data: f.data, jobId: f.jobId });
   };
 
   const driving = (): boolean => !abandoned && (o.stillDriving?.() ?? true);
@@ -91,9 +91,7 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
     const jobs = batch;
     batch = [];
     if (jobs.length === 0 || !driving()) return;
-    // One job (a chain's next step) goes as one script call; addBulk wraps even one in MULTI.
-    const only = jobs.length === 1 ? jobs[0] : undefined;
-    (only ? o.queue.add(only.name, only.data, only.opts) : o.queue.addBulk(jobs)).catch((e: unknown) => {
+    addStepJobs(o.queue, jobs).catch((e: unknown) => {
       for (const j of jobs) settle(j.data.stepKey, { ok: false, error: lost(`could not enqueue: ${String(e)}`) });
     });
   };
@@ -281,7 +279,7 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
     const f = inFlight.get(stepKey);
     if (!f || !driving()) return;
     // Not sent yet: a worker whose release admitted the step may have enqueued it all the same.
-    const unsent = batch.findIndex((j) => j.opts.jobId === f.jobId);
+    const unsent = batch.findIndex((j) => j.jobId === f.jobId);
     if (unsent >= 0) batch.splice(unsent, 1);
     const removed = await o.queue.remove(f.jobId).catch(() => 0);
     // Settling releases the slot, so a copy enqueued after this check fails its claim and never runs.

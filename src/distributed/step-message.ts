@@ -1,3 +1,4 @@
+import type { Queue } from 'bullmq';
 import type { JsonObject, OutputStorage, StepInputSource, Tags } from '../core/types.js';
 
 /**
@@ -34,6 +35,13 @@ export interface StepQueueJob {
   name: string;
   data: StepJobData;
   jobId: string;
+}
+
+/** Adds step jobs: a lone one as one script call (addBulk wraps even one in MULTI), several in one addBulk. */
+export async function addStepJobs(queue: Queue<StepJobData>, jobs: readonly StepQueueJob[]): Promise<void> {
+  const only = jobs.length === 1 ? jobs[0] : undefined;
+  if (only) await queue.add(only.name, only.data, { jobId: only.jobId });
+  else if (jobs.length > 1) await queue.addBulk(jobs.map((j) => ({ name: j.name, data: j.data, opts: { jobId: j.jobId } })));
 }
 
 /** Deterministic BullMQ job id: enqueuing the same attempt twice is a no-op. (BullMQ ids may not contain ':'.) */

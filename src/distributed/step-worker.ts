@@ -9,7 +9,7 @@ import { createRedis } from './connection.js';
 import { createOutputStore, type OutputStore } from './output-store.js';
 import { createRunStore } from './run-store.js';
 import { createSemaphore, type Semaphore } from './semaphore/semaphore.js';
-import { cancelChannel, QUEUE_JOB_RETENTION, type CancelMessage, type StepJobData, type StepQueueJob } from './step-message.js';
+import { addStepJobs, cancelChannel, QUEUE_JOB_RETENTION, type CancelMessage, type StepJobData, type StepQueueJob } from './step-message.js';
 import { distributedTuning } from './tuning.js';
 
 export interface StepWorkerOptions {
@@ -145,9 +145,7 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
         // Malformed: its coordinator enqueues it.
       }
     }
-    const only = jobs.length === 1 ? jobs[0] : undefined;
-    await (only ? handoffQueue.add(only.name, only.data, { jobId: only.jobId }) : handoffQueue.addBulk(jobs.map((j) => ({ name: j.name, data: j.data, opts: { jobId: j.jobId } }))))
-      .catch((e: unknown) => log.warn({ err: String(e) }, 'could not enqueue admitted steps (their coordinators will)'));
+    await addStepJobs(handoffQueue, jobs).catch((e: unknown) => log.warn({ err: String(e) }, 'could not enqueue admitted steps (their coordinators will)'));
   };
 
   const workerConnection = createRedis(o.redisUrl, { role: 'bullmq' });

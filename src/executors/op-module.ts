@@ -34,14 +34,14 @@ function ensureTsLoader(): Promise<void> {
   return tsLoader;
 }
 
-/** Imports a module by absolute path; .ts/.mts/.cts go through tsx. */
-/**
- * Node caches modules itself, but each import() still goes through resolution (and any loader
- * hooks' thread): a step would pay that every time. A failed import is not kept, so a fixed file
- * is picked up by the next step.
- */
+// Node caches modules itself, but each import() still goes through resolution (and any loader
+// hooks' thread), which a step would pay every time.
 const imported = new Map<string, Promise<Record<string, unknown>>>();
 
+/**
+ * Imports a module by absolute path, once per process; .ts/.mts/.cts go through tsx. A failed
+ * import is not kept, so a fixed file is picked up by the next step.
+ */
 export function importModule(path: string): Promise<Record<string, unknown>> {
   let mod = imported.get(path);
   if (!mod) {
