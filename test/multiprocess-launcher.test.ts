@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { StartMethod, StepLauncher } from '../src/core/types.js';
 import { createMultiprocessLauncher } from '../src/executors/multiprocess-launcher.js';
+import { WarmPool } from '../src/executors/process-pool.js';
 import { OPS_DIR, cmdOp, fnOp, makeHooks, makeJob, makeRequest } from './fixtures/ops/helpers.js';
 
 const job = makeJob({
@@ -115,6 +116,26 @@ describe('forkserver', () => {
     expect(Date.now() - started).toBeLessThan(1000);
     expect(second.ok && (second.output as { loadedAt: number }).loadedAt).toBeLessThan(started);
     expect(loadedAt).toBeGreaterThan(0);
+  });
+
+  // A start is CPU-bound: with 8 warm processes starting at once on 2 cores, the first step waited for all.
+  it('starts warm processes a few at a time, and still fills the pool', async () => {
+    const pool = new WarmPool(3, [join(OPS_DIR, 'preload.mjs')], 1);
+    try {
+      let most = 0;
+      await waitFor(() => {
+        most = Math.max(most, stepChildren().length);
+        return most === 3;
+      });
+      // Taking one starts a replacement (in its turn).
+      const child = await pool.acquire();
+      expect(child.pid).toEqual(expect.any(Number));
+      child.kill('SIGKILL');
+      await waitFor(() => stepChildren().length === 3); // refilled
+    } finally {
+      await pool.close();
+    }
+    await waitFor(() => stepChildren().length === 0);
   });
 
   it('close() kills the idle warm processes', async () => {

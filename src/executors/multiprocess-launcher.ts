@@ -6,7 +6,7 @@ import { canceled, failure } from './serialize-error.js';
 
 export interface MultiprocessOptions {
   startMethod: StartMethod;
-  /** Forkserver: how many warm processes to keep. */
+  /** Steps at once; forkserver keeps this many warm processes. */
   maxConcurrent: number;
   /** Cancellation: SIGTERM to SIGKILL delay, for the step process and a command op's process. */
   graceMs?: number;

@@ -1,5 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { OpImpl, OpLogRecord, StepOutcome, StepRequest } from '../core/types.js';
 
@@ -52,7 +53,9 @@ interface Waiter {
 /**
  * Forkserver: `size` warm step processes that have already started Node, loaded the runtime and
  * imported the preload modules, each waiting for one step. A process runs exactly one step and
- * exits; the pool starts a replacement in the background as soon as one is taken.
+ * exits; the pool starts a replacement in the background as soon as one is taken. At most
+ * `maxStarting` start at once (a start is CPU-bound): the first is ready sooner than if all
+ * competed for the cores.
  */
 export class WarmPool {
   private readonly idle: ChildProcess[] = [];
@@ -65,6 +68,7 @@ export class WarmPool {
   constructor(
     private readonly size: number,
     private readonly preload: string[],
+    private readonly maxStarting: number = availableParallelism(),
   ) {
     this.refill();
   }
@@ -96,7 +100,12 @@ export class WarmPool {
   }
 
   private refill(): void {
-    while (!this.closed && !this.retryTimer && this.idle.length + this.starting.size < this.size + this.waiters.length) {
+    while (
+      !this.closed &&
+      !this.retryTimer &&
+      this.starting.size < this.maxStarting &&
+      this.idle.length + this.starting.size < this.size + this.waiters.length
+    ) {
       let child: ChildProcess;
       try {
         child = forkStepProcess(this.preload);
@@ -118,6 +127,7 @@ export class WarmPool {
       const waiter = this.waiters.shift();
       if (waiter) waiter.resolve(hold(child));
       else this.idle.push(release(child));
+      this.refill(); // a start slot is free
     };
     child.on('message', onMessage);
     child.on('error', () => {}); // a failed start also emits 'exit', handled below
