@@ -352,7 +352,12 @@ describe('cross-run tag concurrency limits (real coordinator and worker processe
     }
     writeFileSync(path.join(ctx.dir, 'blocker-gate'), '');
     succeeded(await blocker);
-    const [first, second, urgent] = (await Promise.all(runs)).map((r) => succeeded(r).runId);
+    const results = await Promise.all(runs);
+    const [first, second, urgent] = results.map((r) => succeeded(r).runId);
+    // The first waited while the others queued: its live view and its event log say why.
+    expect(results[0]?.stderr).toMatch(/step │ waiting for a concurrency slot \(tags: lane=one/);
+    const logged = (await admin.xrange(`baton:{run:${first}}:events`, '-', '+')).map(([, fields]) => JSON.parse(fields[1] as string) as { type: string; stepKey?: string; message?: string });
+    expect(logged.filter((e) => e.type === 'LOG' && e.stepKey === 'step' && e.message?.startsWith('waiting for a concurrency slot'))).toHaveLength(1);
     const order = intervals(ctx)
       .sort((x, y) => x.start - y.start)
       .map((i) => (i.step === 'blocker' ? 'blocker' : i.runId === urgent ? 'urgent' : i.runId === first ? 'first' : i.runId === second ? 'second' : i.runId));

@@ -7,6 +7,7 @@ import type {
   LaunchHooks,
   OutputStorage,
   PlanStep,
+  RunEvent,
   SerializedError,
   StepLauncher,
   StepOutcome,
@@ -44,6 +45,9 @@ export interface DistributedLauncherOptions {
    */
   stillDriving?: () => boolean;
 }
+
+/** A step still waiting for a slot after this long gets a log line saying so. */
+const WAITING_NOTICE_MS = 250;
 
 export interface DistributedLauncher extends StepLauncher {
   /**
@@ -242,10 +246,12 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
     // Steps no limit can match skip the semaphore entirely.
     if (o.semaphore.hasGlobalLimits() || bucketsFor(f.data.tags, o.runLimits).length > 0) {
       let leaseId: string | undefined;
+      const waiting = setTimeout(() => sayWaiting(f), WAITING_NOTICE_MS);
       try {
         const lease = await o.semaphore.acquire(slotRequest(f.data, 0), f.hooks.signal);
         leaseId = lease.buckets.length > 0 ? lease.id : undefined;
       } catch {
+        clearTimeout(waiting);
         // Canceled while waiting (the semaphore returned a slot granted meanwhile). A worker may
         // have enqueued the step on the grant: take it back, or stop it where it runs.
         if (inFlight.get(key) !== f) return;
@@ -255,6 +261,7 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
         settle(key, canceledOutcome('canceled while waiting for a concurrency slot'));
         return;
       }
+      clearTimeout(waiting);
       // Ended already (run by a worker that enqueued it on the grant), or its slot retaken since.
       if (inFlight.get(key) !== f || f.requeues !== 0) return;
       if (leaseId) f.data = { ...f.data, leaseId };
@@ -262,6 +269,25 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
     enqueue(f);
     f.hooks.signal.addEventListener('abort', () => void cancel(key), { once: true });
     if (f.hooks.signal.aborted) void cancel(key);
+  }
+
+  /**
+   * A step held back by a limit says so in the run's event log (so the live view and `logs` show
+   * why it has not started); the stream delivers it back here like a worker's log line.
+   */
+  function sayWaiting(f: InFlight): void {
+    if (inFlight.get(f.data.stepKey) !== f || !driving()) return;
+    const tags = Object.entries(f.data.tags).map(([k, v]) => `${k}=${v}`).join(', ');
+    const event: RunEvent = {
+      type: 'LOG',
+      timestamp: new Date().toISOString(),
+      runId: o.runId,
+      stepKey: f.data.stepKey,
+      attempt: f.data.attempt,
+      level: 'info',
+      message: `waiting for a concurrency slot (tags: ${tags}; see coordinator limits list)`,
+    };
+    o.runStore.appendEvent(event).catch(() => {});
   }
 
   /** The BullMQ job of this attempt that is still waiting or running, if any (requeues have suffixed ids). */
