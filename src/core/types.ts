@@ -14,7 +14,11 @@
  * launcher     The executor's adapter that runs one attempt of a step somewhere (`StepLauncher`).
  * limit        A tag concurrency limit: steps whose tags match may hold at most `limit` slots.
  * slot         One unit of a limit, held by a running step.
+ * lease        A claim that lapses unless its holder renews it: a slot lease (held by the step's
+ *              coordinator, then its worker) or a run lease (held by the run's coordinator).
  * coordinator  The process that drives a run: plans, launches ready steps, records events.
+ * orphan       A run that is not finished and whose coordinator's run lease lapsed; `resume` or
+ *              `serve` adopts it.
  * worker       A process that takes steps from the Redis queue and runs them.
  */
 
