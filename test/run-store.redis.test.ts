@@ -139,6 +139,26 @@ describe('run store', () => {
     expect(events).toEqual([{ id, event: expect.objectContaining({ type: 'STEP_SUCCESS', stepKey: 'extract' }) }]);
   });
 
+  it('startAttempt records the step IN_PROGRESS with its start, and the end given with it right after', async () => {
+    const rec = record();
+    await store.createRun(rec, plan);
+    const state = { status: 'IN_PROGRESS' as const, attempt: 1, worker: 'w1', updatedAt: new Date().toISOString() };
+    const id = await store.startAttempt(event(rec.runId, 'STEP_START', 'extract'), state, event(rec.runId, 'STEP_ATTEMPT_END', 'extract'));
+    expect((await store.getRun(rec.runId))?.steps.extract).toEqual(state);
+    const events = await store.readEvents(rec.runId);
+    expect(events.map((e) => e.event.type)).toEqual(['STEP_START', 'STEP_ATTEMPT_END']);
+    expect(events[0]?.id).toBe(id);
+    // A run that ended meanwhile: the step is not started, but what the worker reports is kept.
+    await store.setRunStatus(rec.runId, 'CANCELED');
+    expect(await store.startAttempt(event(rec.runId, 'STEP_START', 'load'), state, event(rec.runId, 'STEP_ATTEMPT_END', 'load'))).toBeNull();
+    const after = await store.readEvents(rec.runId, id ?? undefined);
+    expect(after.map((e) => [e.event.type, e.event.stepKey])).toEqual([
+      ['STEP_ATTEMPT_END', 'extract'],
+      ['STEP_ATTEMPT_END', 'load'],
+    ]);
+    expect((await store.getRun(rec.runId))?.steps.load?.status).toBe('NOT_STARTED');
+  });
+
   it('a blocking read wakes on append', async () => {
     const runId = randomUUID();
     const first = await store.appendEvent(event(runId, 'RUN_START'));

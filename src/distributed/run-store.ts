@@ -69,8 +69,11 @@ export interface RunStore {
   appendEvents(events: RunEvent[]): Promise<void>;
   /** A step transition: its new state and its event in one MULTI (one round trip). Returns the stream id. */
   recordStepEvent(event: RunEvent, state: StepState): Promise<string>;
-  /** A worker's STEP_START with the step IN_PROGRESS; null (nothing written) if the run or step already ended. */
-  startAttempt(event: RunEvent, state: StepState): Promise<string | null>;
+  /**
+   * A worker's STEP_START with the step IN_PROGRESS; null (nothing written) if the run or step
+   * already ended. `end`, if given, is the attempt's STEP_ATTEMPT_END, appended in the same call.
+   */
+  startAttempt(event: RunEvent, state: StepState, end?: RunEvent): Promise<string | null>;
   /** Events after `afterId` (exclusive; from the start when absent), oldest first. */
   readEvents(runId: string, afterId?: string, options?: ReadEventsOptions): Promise<StoredEvent[]>;
   /** Newest first (by start time). Default limit 100. */
@@ -198,9 +201,9 @@ export function createRunStore(
       return (await script(RECORD_STEP_EVENT, [k.steps, k.events], [event.stepKey, JSON.stringify(state), JSON.stringify(event)])) as string;
     },
 
-    async startAttempt(event, state) {
+    async startAttempt(event, state, end) {
       const k = runKeys(event.runId, prefix);
-      const args = [event.stepKey as string, JSON.stringify(state), JSON.stringify(event), event.attempt ?? 1];
+      const args = [event.stepKey as string, JSON.stringify(state), JSON.stringify(event), event.attempt ?? 1, end ? JSON.stringify(end) : ''];
       const id = await script(START_ATTEMPT, [k.record, k.steps, k.events], args);
       return id === 0 ? null : (id as string);
     },

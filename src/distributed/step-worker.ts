@@ -28,6 +28,9 @@ export interface StepWorkerOptions {
   id?: string;
 }
 
+/** How long a first delivery's STEP_START may wait to be written with its end (see processor). */
+const START_WRITE_DELAY_MS = 5;
+
 export const WORKER_DEFAULTS = { concurrency: 10, lockDurationMs: 5000, stalledIntervalMs: 5000, graceMs: 30_000 };
 
 export interface StepWorker {
@@ -88,27 +91,43 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
     const d = job.data;
     const entry: Running = { controller: new AbortController(), data: d, requeue: false };
     running.set(job.id as string, entry);
-    const emit = (e: Omit<RunEvent, 'timestamp' | 'runId' | 'stepKey' | 'attempt'>): Promise<string> =>
-      runStore.appendEvent({ timestamp: new Date().toISOString(), runId: d.runId, stepKey: d.stepKey, attempt: d.attempt, ...e });
     const quiet = (p: Promise<unknown>): void => {
       p.catch((e: unknown) => log.warn({ err: String(e) }, 'could not append an event'));
     };
-    try {
-      // The step's state goes with its start event, so the coordinator need not write it.
-      const startedAt = new Date().toISOString();
-      const starting = runStore.startAttempt(
+    const event = (e: Omit<RunEvent, 'timestamp' | 'runId' | 'stepKey' | 'attempt'>): RunEvent => ({
+      timestamp: new Date().toISOString(),
+      runId: d.runId,
+      stepKey: d.stepKey,
+      attempt: d.attempt,
+      ...e,
+    });
+    // The step's state goes with its start event, so the coordinator need not write it.
+    const startedAt = new Date().toISOString();
+    let starting: Promise<string | null> | undefined;
+    const sendStart = (end?: RunEvent): Promise<string | null> =>
+      (starting ??= runStore.startAttempt(
         { type: 'STEP_START', timestamp: startedAt, runId: d.runId, stepKey: d.stepKey, attempt: d.attempt, worker: id, pid: process.pid },
         { status: 'IN_PROGRESS', attempt: d.attempt, worker: id, updatedAt: startedAt },
-      );
-      // A step handed out again (its worker died) may have ended meanwhile: then it must not run.
-      // A first delivery cannot have, so it does not wait for the answer.
+        end,
+      ));
+    // Any other event of the attempt follows its start on the same connection, so in the stream.
+    const emit = (e: Omit<RunEvent, 'timestamp' | 'runId' | 'stepKey' | 'attempt'>): Promise<unknown> => {
+      if (!starting) quiet(sendStart());
+      return runStore.appendEvent(event(e));
+    };
+    let startTimer: NodeJS.Timeout | undefined;
+    try {
       if (job.attemptsStarted > 1 || job.stalledCounter > 0) {
-        if ((await starting) === null) {
+        // A step handed out again (its worker died) may have ended meanwhile: then it must not run.
+        if ((await sendStart()) === null) {
           log.info({ runId: d.runId, step: d.stepKey }, 'step already ended: not running it again');
           return;
         }
       } else {
-        quiet(starting);
+        // A first delivery cannot have ended, so nothing waits for its start to be written. It is
+        // written when the op logs, after START_WRITE_DELAY_MS, or with the end in one call: the
+        // coordinator then reads a quick step's start and end together and wakes once for both.
+        startTimer = setTimeout(() => quiet(sendStart()), START_WRITE_DELAY_MS);
       }
       const outputs = outputStoreFor(d);
       const { outcome, json } = await runAttempt(o.jobs, id, d, entry.controller.signal, outputs, semaphore, (e) => quiet(emit(e)));
@@ -122,14 +141,17 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
       // the connection the result follows (unless it is a file, which must be complete first).
       const storing = json === undefined ? undefined : outputs.putJson(d.runId, d.stepKey, json);
       if (storing && !outputs.ordered) await storing;
+      const end: Omit<RunEvent, 'timestamp' | 'runId' | 'stepKey' | 'attempt'> = { type: 'STEP_ATTEMPT_END', ok: outcome.ok, ...(outcome.ok ? {} : { error: outcome.error }) };
+      clearTimeout(startTimer);
       const [, , admitted] = await Promise.all([
         storing,
-        emit({ type: 'STEP_ATTEMPT_END', ok: outcome.ok, ...(outcome.ok ? {} : { error: outcome.error }) }),
+        starting ? emit(end) : sendStart(event(end)),
         d.leaseId ? semaphore.releaseAndTake([d.leaseId], o.queue).catch((e: unknown) => log.warn({ err: String(e) }, 'could not release a slot')) : null,
       ]);
       // Enqueued before this step completes in BullMQ, so this worker's fetch of its next job may take one.
       if (admitted && admitted.length > 0) await enqueueAdmitted(admitted);
     } finally {
+      clearTimeout(startTimer);
       running.delete(job.id as string);
     }
   };
