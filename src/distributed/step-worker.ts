@@ -28,6 +28,9 @@ export interface StepWorkerOptions {
   id?: string;
 }
 
+/** What an attempt's event says; the run, step, attempt and time are filled in. */
+type StepEventBody = Omit<RunEvent, 'timestamp' | 'runId' | 'stepKey' | 'attempt'>;
+
 /** How long a first delivery's STEP_START may wait to be written with its end (see processor). */
 const START_WRITE_DELAY_MS = 5;
 
@@ -94,7 +97,7 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
     const quiet = (p: Promise<unknown>): void => {
       p.catch((e: unknown) => log.warn({ err: String(e) }, 'could not append an event'));
     };
-    const event = (e: Omit<RunEvent, 'timestamp' | 'runId' | 'stepKey' | 'attempt'>): RunEvent => ({
+    const event = (e: StepEventBody): RunEvent => ({
       timestamp: new Date().toISOString(),
       runId: d.runId,
       stepKey: d.stepKey,
@@ -111,7 +114,7 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
         end,
       ));
     // Any other event of the attempt follows its start on the same connection, so in the stream.
-    const emit = (e: Omit<RunEvent, 'timestamp' | 'runId' | 'stepKey' | 'attempt'>): Promise<unknown> => {
+    const emit = (e: StepEventBody): Promise<unknown> => {
       if (!starting) quiet(sendStart());
       return runStore.appendEvent(event(e));
     };
@@ -141,7 +144,7 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
       // the connection the result follows (unless it is a file, which must be complete first).
       const storing = json === undefined ? undefined : outputs.putJson(d.runId, d.stepKey, json);
       if (storing && !outputs.ordered) await storing;
-      const end: Omit<RunEvent, 'timestamp' | 'runId' | 'stepKey' | 'attempt'> = { type: 'STEP_ATTEMPT_END', ok: outcome.ok, ...(outcome.ok ? {} : { error: outcome.error }) };
+      const end: StepEventBody = { type: 'STEP_ATTEMPT_END', ok: outcome.ok, ...(outcome.ok ? {} : { error: outcome.error }) };
       clearTimeout(startTimer);
       const [, , admitted] = await Promise.all([
         storing,
@@ -235,7 +238,7 @@ async function runAttempt(
   signal: AbortSignal,
   outputs: OutputStore,
   semaphore: Semaphore,
-  emit: (e: Omit<RunEvent, 'timestamp' | 'runId' | 'stepKey' | 'attempt'>) => void,
+  emit: (e: StepEventBody) => void,
 ): Promise<{ outcome: StepOutcome; json?: string }> {
   const job = jobs.get(d.jobName);
   if (!job) {
