@@ -77,57 +77,32 @@ function harness(redisUrl: string): Harness {
 }
 
 /**
- * The chain with the worker in a child process and a QueueEvents listener here: the topology of
- * a baton run (coordinator here, worker process elsewhere), so the comparison is of executor
- * overhead, not of how many processes a hop crosses.
- */
-export async function benchBareChainCrossProcess(redisUrl: string, hops: number): Promise<{ msPerHop: number }> {
-  if (!(hops >= 1)) throw new RangeError(`hops must be at least 1 (got ${hops})`);
-  const h = harness(redisUrl);
-  const events = new QueueEvents(h.queue.name, { connection: h.bullmq() });
-  const worker = await startChildWorker(redisUrl, h.queue.name, 1);
-  try {
-    await Promise.all([h.queue.waitUntilReady(), events.waitUntilReady()]);
-    const warmup = 20;
-    let remaining = warmup + hops;
-    let started = 0;
-    const finished = new Promise<number>((resolve, reject) => {
-      events.on('completed', () => {
-        remaining -= 1;
-        if (remaining === hops) started = performance.now();
-        if (remaining === 0) return resolve(performance.now());
-        h.queue.add('hop', {}).catch(reject);
-      });
-      events.on('failed', ({ failedReason }) => reject(new Error(failedReason)));
-    });
-    await h.queue.add('hop', {});
-    const ended = await finished;
-    return { msPerHop: (ended - started) / hops };
-  } finally {
-    await worker.close();
-    await h.cleanup(events);
-  }
-}
-
-/**
  * A chain of `hops` jobs where each job is added only once the previous one completed.
  * `listener` picks who sees the completion and adds the next job:
  * - `queue-events` (default): a QueueEvents 'completed' listener (XREAD on the queue's event
  *   stream) — what a coordinator in another process than the workers does, as baton's does.
  * - `worker`: the worker's own in-process 'completed' event — faster, but only possible when
  *   the orchestrator lives in the worker process.
+ * `workerIn: 'child-process'` runs the worker in its own process (with the queue-events
+ * listener): the topology of a baton run, so the comparison is of executor overhead, not of how
+ * many processes a hop crosses.
  */
 export async function benchBareChain(
   redisUrl: string,
   hops: number,
-  listener: ChainListener = 'queue-events',
+  o: { listener?: ChainListener; workerIn?: 'this-process' | 'child-process' } = {},
 ): Promise<{ msPerHop: number }> {
   if (!(hops >= 1)) throw new RangeError(`hops must be at least 1 (got ${hops})`);
+  const listener = o.listener ?? 'queue-events';
+  if (listener === 'worker' && o.workerIn === 'child-process') throw new RangeError('a worker in a child process cannot be the listener');
   const h = harness(redisUrl);
-  const worker = new Worker(h.queue.name, async () => null, { connection: h.bullmq(), concurrency: 1 });
   const events = new QueueEvents(h.queue.name, { connection: h.bullmq() });
+  const worker =
+    o.workerIn === 'child-process'
+      ? await startChildWorker(redisUrl, h.queue.name, 1)
+      : new Worker(h.queue.name, async () => null, { connection: h.bullmq(), concurrency: 1 });
   try {
-    await Promise.all([h.queue.waitUntilReady(), worker.waitUntilReady(), events.waitUntilReady()]);
+    await Promise.all([h.queue.waitUntilReady(), events.waitUntilReady(), worker instanceof Worker ? worker.waitUntilReady() : null]);
     // Untimed first hops: connections and Lua scripts warm up.
     const warmup = 20;
     let remaining = warmup + hops;
@@ -139,15 +114,16 @@ export async function benchBareChain(
         if (remaining === 0) return resolve(performance.now());
         h.queue.add('hop', {}).catch(reject);
       };
-      if (listener === 'worker') worker.on('completed', onCompleted);
+      if (listener === 'worker' && worker instanceof Worker) worker.on('completed', onCompleted);
       else events.on('completed', onCompleted);
-      worker.on('failed', (_job, err) => reject(err));
+      events.on('failed', ({ failedReason }) => reject(new Error(failedReason)));
     });
     await h.queue.add('hop', {});
     const ended = await finished;
     return { msPerHop: (ended - started) / hops };
   } finally {
-    await h.cleanup(worker, events);
+    await worker.close();
+    await h.cleanup(events);
   }
 }
 

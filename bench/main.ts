@@ -15,7 +15,7 @@ import { deleteLimit, listLimits, setLimit } from '../src/distributed/semaphore/
 import { loadJob } from '../src/job/load-job.js';
 import { executeJob } from '../src/run/execute-job.js';
 import type { RunResult } from '../src/run/execute-run.js';
-import { benchBareChain, benchBareChainCrossProcess, benchBareFanOut, benchBareFanOutCrossProcess } from './bullmq-baseline.js';
+import { benchBareChain, benchBareFanOut, benchBareFanOutCrossProcess } from './bullmq-baseline.js';
 import { benchBigJob, benchMultiprocess, chainOp, failureOf, jobYaml, median, packageRoot, writeJob } from './core-bench.js';
 import { printSection, printSummary, type Figure, type Section } from './report.js';
 import { startRedisServer, type BenchRedis } from './redis-server.js';
@@ -145,7 +145,7 @@ async function benchChain(ctx: Ctx): Promise<Section> {
     ].join('\n'),
     figures: [],
   };
-  const bare = await benchBareChainCrossProcess(ctx.redisUrl, HOPS);
+  const bare = await benchBareChain(ctx.redisUrl, HOPS, { workerIn: 'child-process' });
   const bareInProcess = await benchBareChain(ctx.redisUrl, HOPS);
   section.figures.push(
     { name: 'bare BullMQ, worker process', value: bare.msPerHop, unit: 'ms/hop' },
