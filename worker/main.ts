@@ -2,27 +2,21 @@
 import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import { reportError } from '../cli/exit-codes.js';
-import { collect } from '../cli/options.js';
+import { collect, jobPathsOf, positive } from '../cli/options.js';
 import { assertRedisReachable, redactRedisUrl } from '../src/distributed/connection.js';
 import { loadJobRegistry } from '../src/distributed/job-registry.js';
 import { startStepWorker, WORKER_DEFAULTS } from '../src/distributed/step-worker.js';
 import { createProcessLogger } from '../src/logger.js';
 
-const int = (name: string) => (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
-  return n;
-};
-
 const program = new Command('worker')
   .description('take steps from a baton queue and run the ops of the jobs given with --jobs')
   .option('--redis <url>', 'Redis URL (default: $REDIS_URL, else redis://127.0.0.1:6379)')
   .option('--queue <name>', 'BullMQ queue to take steps from', 'baton')
-  .option('--concurrency <n>', `steps run at once (default ${WORKER_DEFAULTS.concurrency})`, int('--concurrency'))
+  .option('--concurrency <n>', `steps run at once (default ${WORKER_DEFAULTS.concurrency})`, positive('--concurrency'))
   .option('--jobs <path>', 'job file or directory of job files this worker may run (repeatable)', collect, [])
-  .option('--lock-duration <ms>', `step lock; a dead worker's step is re-queued after about lock + stalled interval (default ${WORKER_DEFAULTS.lockDurationMs})`, int('--lock-duration'))
-  .option('--stalled-interval <ms>', `how often stalled steps are looked for (default ${WORKER_DEFAULTS.stalledIntervalMs})`, int('--stalled-interval'))
-  .option('--grace <ms>', `on SIGTERM/SIGINT, how long running steps may finish before they are re-queued (default ${WORKER_DEFAULTS.graceMs})`, int('--grace'))
+  .option('--lock-duration <ms>', `step lock; a dead worker's step is re-queued after about lock + stalled interval (default ${WORKER_DEFAULTS.lockDurationMs})`, positive('--lock-duration'))
+  .option('--stalled-interval <ms>', `how often stalled steps are looked for (default ${WORKER_DEFAULTS.stalledIntervalMs})`, positive('--stalled-interval'))
+  .option('--grace <ms>', `on SIGTERM/SIGINT, how long running steps may finish before they are re-queued (default ${WORKER_DEFAULTS.graceMs})`, positive('--grace'))
   .option('--id <name>', 'worker name in events and logs (default host:pid)')
   .exitOverride();
 
@@ -40,7 +34,7 @@ interface WorkerFlags {
 try {
   program.parse(process.argv);
   const f = program.opts<WorkerFlags>();
-  const jobPaths = f.jobs.length > 0 ? f.jobs : (process.env.BATON_JOBS ?? '').split(':').filter(Boolean);
+  const jobPaths = jobPathsOf(f.jobs);
   if (jobPaths.length === 0) throw new InvalidArgumentError('give the jobs this worker may run with --jobs PATH (or $BATON_JOBS)');
   const redisUrl = f.redis ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const logger = createProcessLogger('baton-worker');

@@ -1,13 +1,7 @@
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import { BatonError } from '../../src/errors.js';
-import { collect } from '../options.js';
+import { collect, jobPathsOf, positive } from '../options.js';
 import { REDIS_OPTION, redisUrlOf } from '../redis-option.js';
-
-const positive = (name: string, integer: boolean) => (v: string): number => {
-  const n = Number(v);
-  if (!(n > 0) || (integer && !Number.isInteger(n))) throw new InvalidArgumentError(`${name} must be a positive ${integer ? 'integer' : 'number'}`);
-  return n;
-};
 
 interface ServeFlags {
   redis?: string;
@@ -25,7 +19,7 @@ export function registerServe(program: Command): void {
     .option('--interval <seconds>', 'how often runs are looked at', positive('--interval', false), 5)
     .option('--max-runs <n>', 'runs driven at once', positive('--max-runs', true), 16)
     .action(async (flags: ServeFlags) => {
-      const jobPaths = flags.jobs.length > 0 ? flags.jobs : (process.env.BATON_JOBS ?? '').split(':').filter(Boolean);
+      const jobPaths = jobPathsOf(flags.jobs);
       if (jobPaths.length === 0) throw new BatonError('USAGE', 'give the jobs whose runs may be adopted with --jobs PATH (or $BATON_JOBS)');
       const redisUrl = redisUrlOf(flags.redis);
       const [{ assertRedisReachable, redactRedisUrl }, { loadJobRegistry }, { serveOrphans }, { createProcessLogger }] = await Promise.all([

@@ -255,9 +255,8 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
         // Canceled while waiting (the semaphore returned a slot granted meanwhile). A worker may
         // have enqueued the step on the grant: take it back, or stop it where it runs.
         if (inFlight.get(key) !== f) return;
-        const jobId = stepJobId(o.runId, key, f.data.attempt, f.requeues);
-        await o.queue.remove(jobId).catch(() => 0);
-        await o.redis.publish(cancelChannel(o.prefix), JSON.stringify({ runId: o.runId, stepKey: key })).catch(() => 0);
+        await o.queue.remove(stepJobId(o.runId, key, f.data.attempt, f.requeues)).catch(() => 0);
+        await abortOnWorkers(key).catch(() => {});
         settle(key, canceledOutcome('canceled while waiting for a concurrency slot'));
         return;
       }
@@ -314,6 +313,11 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
       settle(stepKey, canceledOutcome('canceled before it started'));
       return;
     }
+    await abortOnWorkers(stepKey);
+  }
+
+  /** Asks whichever worker runs the step to abort it (it then reports back). */
+  async function abortOnWorkers(stepKey: string): Promise<void> {
     await o.redis.publish(cancelChannel(o.prefix), JSON.stringify({ runId: o.runId, stepKey }));
   }
 }

@@ -24,7 +24,7 @@ export interface WaiterPayload {
   handoff?: Handoff;
 }
 
-/** A step's BullMQ job, ready to add: `job` is JSON `{name, data, jobId}` (see StepHandoffJob). */
+/** A step's BullMQ job, ready to add: `job` is a StepQueueJob (step-message.ts) as JSON. */
 export interface Handoff {
   queue: string;
   job: string;

@@ -42,46 +42,37 @@ local function grant_pass(now, channel, quiet_id, taker)
     -- fit means every later waiter with the same tags and limits does not fit either, and adds
     -- no new block: skip it without decoding (the pass stays cheap behind a long queue).
     local sig = raw and match_signature(raw)
-    local ok, w = false, nil
-    if sig and stuck[sig] then
-      ok = 'skip'
-    elseif raw then
-      ok, w = pcall(cjson.decode, raw)
-    end
-    if ok == 'skip' then
-      -- same as an earlier waiter that could not start
-    elseif not ok or type(w) ~= 'table' then
-      drop_waiter(id) -- unreadable: drop rather than wedge every later pass
-    else
-      local buckets = buckets_of(w, defs)
-      local fits, paused = true, false
-      for _, b in ipairs(buckets) do
-        if b.limit <= 0 then paused = true end
-        if blocked[b.name] or used_of(b.name) >= b.limit then fits = false end
-      end
-      if fits then
-        local handoff = w.handoff
-        local take = taker and #buckets > 0 and type(handoff) == 'table' and handoff.queue == taker.queue
-          and type(handoff.job) == 'string'
-        local names
-        if take then
-          names = grant(id, w, buckets, now, taker.holder, taker.ttl)
-          taken[#taken + 1] = { id, handoff.job }
-        else
-          names = grant(id, w, buckets, now)
-        end
-        for _, name in ipairs(names) do used[name] = used[name] + 1 end
-        granted[id] = names
-        if id ~= quiet_id then
-          local msg = { id }
-          for _, name in ipairs(names) do msg[#msg + 1] = name end
-          redis.call('PUBLISH', channel, cjson.encode(msg))
-        end
+    if not (sig and stuck[sig]) then
+      local ok, w = false, nil
+      if raw then ok, w = pcall(cjson.decode, raw) end
+      if not ok or type(w) ~= 'table' then
+        drop_waiter(id) -- unreadable: drop rather than wedge every later pass
       else
-        if not paused then
-          for _, b in ipairs(buckets) do blocked[b.name] = true end
+        local buckets = buckets_of(w, defs)
+        local fits, paused = true, false
+        for _, b in ipairs(buckets) do
+          if b.limit <= 0 then paused = true end
+          if blocked[b.name] or used_of(b.name) >= b.limit then fits = false end
         end
-        if sig then stuck[sig] = true end
+        if fits then
+          local handoff = w.handoff
+          local take = taker and #buckets > 0 and type(handoff) == 'table' and handoff.queue == taker.queue
+            and type(handoff.job) == 'string'
+          local names = grant(id, w, buckets, now, take and taker.holder or nil, take and taker.ttl or nil)
+          if take then taken[#taken + 1] = { id, handoff.job } end
+          for _, name in ipairs(names) do used[name] = used[name] + 1 end
+          granted[id] = names
+          if id ~= quiet_id then
+            local msg = { id }
+            for _, name in ipairs(names) do msg[#msg + 1] = name end
+            redis.call('PUBLISH', channel, cjson.encode(msg))
+          end
+        else
+          if not paused then
+            for _, b in ipairs(buckets) do blocked[b.name] = true end
+          end
+          if sig then stuck[sig] = true end
+        end
       end
     end
   end
