@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { SERVE_DEFAULTS } from '../../src/distributed/tuning.js';
 import { BatonError } from '../../src/errors.js';
 import { collect, jobPathsOf, positive } from '../options.js';
 import { REDIS_OPTION, redisUrlOf } from '../redis-option.js';
@@ -16,8 +17,8 @@ export function registerServe(program: Command): void {
     .description('long-running: adopt orphaned runs (their coordinator died) of the jobs given with --jobs, and finish them')
     .option(...REDIS_OPTION)
     .option('--jobs <path>', 'job file or directory of job files whose runs this process may adopt (repeatable; default $BATON_JOBS)', collect, [])
-    .option('--interval <seconds>', 'how often runs are looked at', positive('--interval', false), 5)
-    .option('--max-runs <n>', 'runs driven at once', positive('--max-runs', true), 16)
+    .option('--interval <seconds>', 'how often runs are looked at', positive('--interval', false), SERVE_DEFAULTS.intervalMs / 1000)
+    .option('--max-runs <n>', 'runs driven at once', positive('--max-runs', true), SERVE_DEFAULTS.maxRuns)
     .action(async (flags: ServeFlags) => {
       const jobPaths = jobPathsOf(flags.jobs);
       if (jobPaths.length === 0) throw new BatonError('USAGE', 'give the jobs whose runs may be adopted with --jobs PATH (or $BATON_JOBS)');

@@ -12,6 +12,7 @@ import { cancelRun } from './cancel.js';
 import { createRedis } from './connection.js';
 import { DEFAULT_PREFIX, runKeys, runsIndexKey } from './keys.js';
 import { resumeRun } from './operate.js';
+import { SERVE_DEFAULTS } from './tuning.js';
 
 export interface ServeOptions {
   redisUrl: string;
@@ -27,8 +28,6 @@ export interface ServeOptions {
   /** Stops looking for orphans. Runs already adopted go on (see stop()). */
   signal?: AbortSignal;
 }
-
-export const SERVE_DEFAULTS = { intervalMs: 5000, scanLimit: 1000, maxRuns: 16 };
 
 export interface Server {
   /** Runs this process drives now. */

@@ -25,3 +25,6 @@ function positive(raw: string | undefined, fallback: number): number {
   const n = raw === undefined ? NaN : Number(raw);
   return Number.isInteger(n) && n > 0 ? n : fallback;
 }
+
+/** `coordinator serve`: how often it looks for orphaned runs, how many of the newest runs, how many it drives at once. */
+export const SERVE_DEFAULTS = { intervalMs: 5000, scanLimit: 1000, maxRuns: 16 };
