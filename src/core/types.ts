@@ -146,6 +146,8 @@ export interface ExecutionPlan {
 
 export type StepStatus =
   | 'NOT_STARTED'
+  /** Ready, but held back by a concurrency limit, a run's max_concurrent, or no live worker that can take it. */
+  | 'WAITING'
   | 'IN_PROGRESS'
   | 'UP_FOR_RETRY'
   | 'SUCCESS'
@@ -153,7 +155,8 @@ export type StepStatus =
   | 'SKIPPED'
   | 'CANCELED';
 
-export type RunStatus = 'STARTED' | 'CANCELING' | 'SUCCESS' | 'FAILURE' | 'CANCELED';
+/** QUEUED: submitted, not yet started (the run queue). */
+export type RunStatus = 'QUEUED' | 'STARTED' | 'CANCELING' | 'SUCCESS' | 'FAILURE' | 'CANCELED';
 
 /** An error as it crosses process and network boundaries. */
 export interface SerializedError {
