@@ -1,5 +1,6 @@
 import type { RunEvent } from '../src/core/types.js';
 import type { RunResult } from '../src/run/execute-run.js';
+import { RunLeaseLostError } from '../src/errors.js';
 import { EXIT } from './exit-codes.js';
 import { createReporter, runSummary } from './reporter.js';
 
@@ -32,6 +33,13 @@ export async function driveWithProgress(
     if (json) process.stdout.write(`${JSON.stringify(runSummary(result))}\n`);
     if (interrupted) return EXIT.interrupted;
     return result.status === 'SUCCESS' ? EXIT.success : EXIT.runFailed;
+  } catch (e) {
+    // Stopped driving: the one --json object still comes, with what this process last knew.
+    if (json && e instanceof RunLeaseLostError) {
+      process.stdout.write = stdoutWrite;
+      process.stdout.write(`${JSON.stringify({ ...runSummary(e.run), error: { code: e.code, message: e.message } })}\n`);
+    }
+    throw e;
   } finally {
     process.stdout.write = stdoutWrite;
     process.off('SIGINT', onSignal);

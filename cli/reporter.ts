@@ -87,6 +87,6 @@ function levelTag(level: RunEvent['level'], color: (c: number, s: string) => str
 }
 
 /** The `--json` summary object: a public contract. */
-export function runSummary(r: { runId: string; job: string; status: string; steps: Record<string, StepStatus> }): object {
+export function runSummary(r: { runId: string; job: string; status: string; steps: Record<string, StepStatus | string> }): object {
   return { runId: r.runId, job: r.job, status: r.status, steps: r.steps };
 }

@@ -52,6 +52,19 @@ export class BatonError extends Error {
   }
 }
 
+/**
+ * A coordinator stopped driving a run because it lost its lease on it: another may drive it now.
+ * `run` is what this coordinator last knew of it (status and step statuses).
+ */
+export class RunLeaseLostError extends BatonError {
+  readonly run: { runId: string; job: string; status: string; steps: Record<string, string> };
+  constructor(message: string, run: RunLeaseLostError['run']) {
+    super('RUN_LEASE_LOST', message);
+    this.name = 'RunLeaseLostError';
+    this.run = run;
+  }
+}
+
 /** Bad input from the user: nothing was executed; the CLI exits 2 and lists every problem. */
 export class InputError extends BatonError {
   readonly problems: Problem[];

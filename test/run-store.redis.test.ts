@@ -9,7 +9,7 @@ import type { ExecutionPlan, PlanStep, RunEvent } from '../src/core/types.js';
 import { createRedis } from '../src/distributed/connection.js';
 import { allRunKeys, runKeys, runsIndexKey } from '../src/distributed/keys.js';
 import { createOutputStore } from '../src/distributed/output-store.js';
-import { createRunStore, type RunRecord, type RunStore } from '../src/distributed/run-store.js';
+import { createRunStore, type AttemptRef, type RunRecord, type RunStore } from '../src/distributed/run-store.js';
 import { BatonError } from '../src/errors.js';
 import { startTestRedis, type TestRedis } from './helpers/redis.js';
 
@@ -39,6 +39,8 @@ function record(overrides: Partial<RunRecord> = {}): RunRecord {
     ...overrides,
   };
 }
+
+const attemptRef = (runId: string, stepKey: string, token: string): AttemptRef => ({ runId, stepKey, attempt: 1, token, takeover: false });
 
 const event = (runId: string, type: RunEvent['type'], stepKey?: string): RunEvent => ({
   type,
@@ -116,7 +118,8 @@ describe('run store', () => {
   it('appends events in order and reads after an id', async () => {
     const runId = randomUUID();
     const first = await store.appendEvent(event(runId, 'RUN_START'));
-    await store.appendEvents([event(runId, 'STEP_START', 'a'), event(runId, 'STEP_SUCCESS', 'a')]);
+    await store.appendEvent(event(runId, 'STEP_START', 'a'));
+    await store.appendEvent(event(runId, 'STEP_SUCCESS', 'a'));
     const last = await store.appendEvent(event(runId, 'RUN_SUCCESS'));
     const all = await store.readEvents(runId);
     expect(all.map((e) => e.event.type)).toEqual(['RUN_START', 'STEP_START', 'STEP_SUCCESS', 'RUN_SUCCESS']);
@@ -139,25 +142,64 @@ describe('run store', () => {
     expect(events).toEqual([{ id, event: expect.objectContaining({ type: 'STEP_SUCCESS', stepKey: 'extract' }) }]);
   });
 
-  it('startAttempt records the step IN_PROGRESS with its start, and the end given with it right after', async () => {
+  it('startAttempt records the step IN_PROGRESS under its token; a second first delivery is refused, a re-delivery takes over', async () => {
     const rec = record();
     await store.createRun(rec, plan);
     const state = { status: 'IN_PROGRESS' as const, attempt: 1, worker: 'w1', updatedAt: new Date().toISOString() };
-    const id = await store.startAttempt(event(rec.runId, 'STEP_START', 'extract'), state, event(rec.runId, 'STEP_ATTEMPT_END', 'extract'));
-    expect((await store.getRun(rec.runId))?.steps.extract).toEqual(state);
-    const events = await store.readEvents(rec.runId);
-    expect(events.map((e) => e.event.type)).toEqual(['STEP_START', 'STEP_ATTEMPT_END']);
-    expect(events[0]?.id).toBe(id);
-    // A run that ended meanwhile: the step is not started, but what the worker reports is kept.
+    const a = attemptRef(rec.runId, 'extract', 'tokA');
+    const id = await store.startAttempt(a, event(rec.runId, 'STEP_START', 'extract'), state);
+    expect(id).not.toBeNull();
+    expect((await store.getRun(rec.runId))?.steps.extract).toEqual(state); // the token stays internal
+    expect(await store.startAttempt(attemptRef(rec.runId, 'extract', 'tokB'), event(rec.runId, 'STEP_START', 'extract'), state)).toBeNull();
+    const c = { ...attemptRef(rec.runId, 'extract', 'tokC'), takeover: true };
+    expect(await store.startAttempt(c, event(rec.runId, 'STEP_START', 'extract'), state)).not.toBeNull();
+    // A's log lines and end are refused from now on; C's are written.
+    expect(await store.appendAttemptEvent(a, event(rec.runId, 'LOG', 'extract'))).toBeNull();
+    expect(await store.appendAttemptEvent(c, event(rec.runId, 'LOG', 'extract'))).not.toBeNull();
+    const end = (ref: AttemptRef, output: string) =>
+      store.finishAttempt(ref, { event: event(rec.runId, 'STEP_ATTEMPT_END', 'extract'), state, output });
+    expect(await end(a, '"stale"')).toBeNull();
+    expect(await end(c, '"fresh"')).not.toBeNull();
+    expect(await end(c, '"twice"')).toBeNull(); // an attempt reports once
+    expect(await redis.hget(runKeys(rec.runId).outputs, 'extract')).toBe('"fresh"');
+    // The attempt ended: a late re-delivery of it does not run again.
+    expect(await store.startAttempt({ ...attemptRef(rec.runId, 'extract', 'tokD'), takeover: true }, event(rec.runId, 'STEP_START', 'extract'), state)).toBeNull();
+    const types = (await store.readEvents(rec.runId)).map((e) => e.event.type);
+    expect(types).toEqual(['STEP_START', 'STEP_START', 'LOG', 'STEP_ATTEMPT_END']);
+  });
+
+  it('finishAttempt starts and ends a quick attempt in one call; nothing is written once the run ended', async () => {
+    const rec = record();
+    await store.createRun(rec, plan);
+    const state = { status: 'IN_PROGRESS' as const, attempt: 1, worker: 'w1', updatedAt: new Date().toISOString() };
+    const start = { event: event(rec.runId, 'STEP_START', 'extract'), state };
+    const id = await store.finishAttempt(attemptRef(rec.runId, 'extract', 't1'), { event: event(rec.runId, 'STEP_ATTEMPT_END', 'extract'), state, output: '1', start });
+    expect(id).not.toBeNull();
+    expect((await store.readEvents(rec.runId)).map((e) => e.event.type)).toEqual(['STEP_START', 'STEP_ATTEMPT_END']);
     await store.setRunStatus(rec.runId, 'CANCELED');
-    expect(await store.startAttempt(event(rec.runId, 'STEP_START', 'load'), state, event(rec.runId, 'STEP_ATTEMPT_END', 'load'))).toBeNull();
-    const after = await store.readEvents(rec.runId, id ?? undefined);
-    expect(after.map((e) => [e.event.type, e.event.stepKey])).toEqual([
-      ['STEP_ATTEMPT_END', 'extract'],
-      ['STEP_ATTEMPT_END', 'load'],
-    ]);
+    const late = { event: event(rec.runId, 'STEP_ATTEMPT_END', 'load'), state, output: '2', start: { ...start, event: event(rec.runId, 'STEP_START', 'load') } };
+    expect(await store.finishAttempt(attemptRef(rec.runId, 'load', 't2'), late)).toBeNull();
+    expect(await redis.hget(runKeys(rec.runId).outputs, 'load')).toBeNull();
     expect((await store.getRun(rec.runId))?.steps.load?.status).toBe('NOT_STARTED');
   });
+
+  it('a finished run keeps its status; a store fenced by a run lease writes only while it holds it', async () => {
+    const rec = record();
+    await store.createRun(rec, plan);
+    await redis.set(runKeys(rec.runId).driver, 'me', 'PX', 60_000);
+    const mine = createRunStore(redis, undefined, { driver: 'me' });
+    const other = createRunStore(redis, undefined, { driver: 'someone-else' });
+    expect(await mine.appendEvent(event(rec.runId, 'RUN_START'))).toBeTruthy();
+    await expect(other.appendEvent(event(rec.runId, 'RUN_SUCCESS'))).rejects.toMatchObject({ code: 'RUN_LEASE_LOST' });
+    const state = { status: 'SUCCESS' as const, attempt: 1, updatedAt: new Date().toISOString() };
+    await expect(other.recordStepEvent(event(rec.runId, 'STEP_SUCCESS', 'extract'), state)).rejects.toMatchObject({ code: 'RUN_LEASE_LOST' });
+    await expect(other.setRunStatus(rec.runId, 'CANCELED')).rejects.toMatchObject({ code: 'RUN_LEASE_LOST' });
+    expect(await mine.setRunStatus(rec.runId, 'SUCCESS', new Date().toISOString())).toBe(true);
+    expect(await mine.setRunStatus(rec.runId, 'CANCELED')).toBe(false);
+    expect((await store.getRun(rec.runId))?.record.status).toBe('SUCCESS');
+    expect((await store.readEvents(rec.runId)).map((e) => e.event.type)).toEqual(['RUN_START']);
+  });
+
 
   it('a blocking read wakes on append', async () => {
     const runId = randomUUID();
@@ -228,14 +270,14 @@ describe('output store', () => {
       await rm(baseDir, { recursive: true, force: true });
     });
 
-    it('writes <baseDir>/<runId>/<stepKey>.json and keeps a reference in Redis', async () => {
+    it('writes <baseDir>/<runId>/<stepKey>.<attempt>.json and keeps a reference in Redis', async () => {
       const outputs = createOutputStore(redis, { kind: 'filesystem', baseDir });
       const runId = randomUUID();
       const value = { big: 'y'.repeat(10_000), n: 1 };
       await outputs.put(runId, 'extract', value);
-      const file = path.join(baseDir, runId, 'extract.json');
+      const file = path.join(baseDir, runId, 'extract.direct.json');
       expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(value);
-      expect(readdirSync(path.dirname(file))).toEqual(['extract.json']); // no temp file left
+      expect(readdirSync(path.dirname(file))).toEqual(['extract.direct.json']); // no temp file left
       expect(JSON.parse((await redis.hget(runKeys(runId).outputs, 'extract')) ?? 'null')).toEqual({ $file: file });
       expect(await outputs.getMany(runId, ['extract'])).toEqual({ extract: value });
     });
@@ -244,7 +286,7 @@ describe('output store', () => {
       const outputs = createOutputStore(redis, { kind: 'filesystem', baseDir });
       const runId = randomUUID();
       await outputs.put(runId, '../escape', 42);
-      expect(existsSync(path.join(baseDir, 'escape.json'))).toBe(false);
+      expect(existsSync(path.join(baseDir, 'escape.direct.json'))).toBe(false);
       expect(await outputs.getMany(runId, ['../escape'])).toEqual({ '../escape': 42 });
     });
 

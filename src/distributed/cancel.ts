@@ -59,7 +59,9 @@ export async function cancelRun(runId: string, o: { redisUrl: string; timeoutMs?
       if (!lease) continue;
       try {
         if (!asked) await store.appendEvent(requested);
-        await cancelOrphan(redis, store, (await store.getRun(runId)) ?? run);
+        // Written under the lease just taken: fenced, like a coordinator's writes.
+        const fenced = createRunStore(redis, DEFAULT_PREFIX, { driver: lease.holder });
+        await cancelOrphan(redis, fenced, (await store.getRun(runId)) ?? run);
         return { status: 'CANCELED', by: 'this-call' };
       } finally {
         await lease.release();

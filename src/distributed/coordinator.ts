@@ -4,15 +4,15 @@ import { Queue } from 'bullmq';
 import type { ExecutionPlan, JobDefinition, RunConfig, RunEvent, StepStatus } from '../core/types.js';
 import { executeRun, type RunResult } from '../run/execute-run.js';
 import type { ExecuteOptions } from '../run/execute-job.js';
-import type { ResumedStep } from '../run/resume-state.js';
+import { stepsFromEvents, type ResumedStep } from '../run/resume-state.js';
 import { assertRedisReachable, createRedis, redactRedisUrl } from './connection.js';
 import { createDistributedLauncher } from './distributed-launcher.js';
 import { DEFAULT_PREFIX, runKeys } from './keys.js';
-import { BatonError } from '../errors.js';
+import { BatonError, RunLeaseLostError } from '../errors.js';
 import { createOutputStore } from './output-store.js';
 import { takeRunLease } from './run-lease.js';
 import { distributedSection, withDistributed } from './recorded-config.js';
-import { createRunStore, type RunStore } from './run-store.js';
+import { createRunStore, requireRun, type RunStore } from './run-store.js';
 import { createSemaphore } from './semaphore/semaphore.js';
 import { QUEUE_JOB_RETENTION, type StepJobData } from './step-message.js';
 import { distributedTuning } from './tuning.js';
@@ -20,9 +20,12 @@ import { distributedTuning } from './tuning.js';
 export interface DriveOptions extends ExecuteOptions {
   /** Re-execution: the run this one was made from. */
   parentRunId?: string;
-  /** Resuming a run already recorded in Redis (its coordinator died). */
-  resume?: { afterId: string; steps: Readonly<Record<string, ResumedStep>> };
-  /** How long to wait for a dead coordinator's lease on the run to expire. */
+  /**
+   * Resuming a run already recorded in Redis (its coordinator died): once this coordinator holds
+   * the run's lease, the run's event stream is replayed to see where each step got to.
+   */
+  resume?: boolean;
+  /** How long to wait for a dead coordinator's lease on the run to lapse (a live one's: RUN_BUSY at once). */
   leaseWaitMs?: number;
 }
 
@@ -46,7 +49,7 @@ export async function executeDistributed(
   const holder = `coordinator:${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const redis = createRedis(ex.redisUrl);
   redis.on('error', () => {}); // reconnection is automatic; commands wait in the offline queue
-  const runStore = createRunStore(redis, prefix);
+  const runStore = createRunStore(redis, prefix, { driver: holder });
   const runTags = { ...job.tags, ...(options.tags ?? {}) };
   if (!options.resume && (await redis.exists(runKeys(runId, prefix).record)) === 1) {
     await redis.quit().catch(() => {});
@@ -59,6 +62,14 @@ export async function executeDistributed(
       throw e;
     },
   );
+  // Replayed only now that no other coordinator can write to the run: what it sees stays true.
+  const resume = options.resume
+    ? await replayRun(runStore, runId).catch(async (e: unknown) => {
+        await lease.release();
+        await redis.quit().catch(() => {});
+        throw e;
+      })
+    : undefined;
   const queueConnection = createRedis(ex.redisUrl, { role: 'bullmq' });
   const queue = new Queue<StepJobData>(ex.queue, { connection: queueConnection, defaultJobOptions: QUEUE_JOB_RETENTION });
   queue.on('error', () => {});
@@ -76,7 +87,7 @@ export async function executeDistributed(
   options.signal?.addEventListener('abort', onCallerAbort, { once: true });
   if (options.signal?.aborted) cancel.abort();
 
-  const recorder = createRecorder(runStore);
+  const recorder = createRecorder(runStore, () => lease.forfeit());
   const launcher = createDistributedLauncher({
     runId,
     plan,
@@ -88,10 +99,11 @@ export async function executeDistributed(
     runTags,
     outputStorage: ex.outputStorage,
     prefix,
-    ...(options.resume ? { resume: options.resume } : {}),
+    ...(resume ? { resume } : {}),
     onCancelRequested: () => cancel.abort(),
     stillDriving: () => lease.check(),
   });
+  const lastKnown = knownState(plan, resume?.steps);
   // Lost the lease (this process stalled, or was cut off from Redis, past the lease): another
   // coordinator may drive the run now. Stop without writing anything to it, and say so.
   let lostLease = false;
@@ -102,7 +114,7 @@ export async function executeDistributed(
     cancel.abort();
   });
   try {
-    if (!options.resume) {
+    if (!resume) {
       await runStore.createRun(
         {
           runId,
@@ -123,7 +135,7 @@ export async function executeDistributed(
     }
     // Steps that no limit can match skip the semaphore, once it knows which limits exist.
     await semaphore.ready().catch(() => {});
-    const restore = options.resume ? restoreStates(options.resume.steps) : undefined;
+    const restore = resume ? restoreStates(resume.steps) : undefined;
     const result = await executeRun({
       job,
       plan,
@@ -138,6 +150,7 @@ export async function executeDistributed(
       ...(restore ? { restore } : {}),
       onEvent: (e) => {
         if (!lease.check()) return; // fires the lost-lease handling above: nothing more is written
+        lastKnown.saw(e);
         recorder.record(e);
         if (e.type === 'RUN_CANCELING') recorder.track(() => runStore.setRunStatus(runId, 'CANCELING'));
         options.onEvent?.(e);
@@ -145,12 +158,15 @@ export async function executeDistributed(
     });
     await recorder.flushed();
     if (lostLease) {
-      throw new BatonError(
-        'RUN_LEASE_LOST',
+      throw new RunLeaseLostError(
         `stopped driving run "${runId}": this coordinator lost its lease on it (it was stalled or cut off from Redis for longer than ${tuning.runLeaseMs} ms), so another coordinator may have adopted it; nothing was written to the run after that`,
+        { runId, job: job.name, status: lastKnown.status, steps: lastKnown.steps },
       );
     }
-    await runStore.setRunStatus(runId, result.status, new Date().toISOString(), ex.retentionSeconds);
+    if (!(await runStore.setRunStatus(runId, result.status, new Date().toISOString(), ex.retentionSeconds))) {
+      const final = (await runStore.getRun(runId))?.record.status ?? result.status;
+      throw new BatonError('RUN_NOT_RESUMABLE', `run "${runId}" was already ended ${final} by another process; this coordinator left it so`);
+    }
     const succeeded = plan.steps.filter((s) => result.steps[s.key] === 'SUCCESS').map((s) => s.key);
     const outputs = succeeded.length > 0 ? await createOutputStore(redis, ex.outputStorage, prefix).getMany(runId, succeeded) : {};
     return { ...result, outputs };
@@ -165,6 +181,33 @@ export async function executeDistributed(
     await Promise.all([redis.quit().catch(() => {}), queueConnection.quit().catch(() => {})]);
   }
 }
+
+/** What this coordinator last knew of its run, from the events it wrote (for RUN_LEASE_LOST). */
+function knownState(plan: ExecutionPlan, resumed?: Readonly<Record<string, ResumedStep>>) {
+  const steps: Record<string, string> = Object.fromEntries(plan.steps.map((s) => [s.key, resumed?.[s.key]?.status ?? 'NOT_STARTED']));
+  const known = {
+    status: 'STARTED',
+    steps,
+    saw(e: RunEvent): void {
+      if (e.type === 'RUN_CANCELING') known.status = 'CANCELING';
+      const status = e.type === 'STEP_START' ? 'IN_PROGRESS' : STEP_STATUS_OF[e.type];
+      if (e.stepKey !== undefined && status !== undefined) steps[e.stepKey] = status;
+    },
+  };
+  return known;
+}
+
+/** Where each step of a run got to, from its record and its whole event stream; a finished run is not resumed. */
+async function replayRun(store: RunStore, runId: string): Promise<{ afterId: string; steps: Record<string, ResumedStep> }> {
+  const stored = await requireRun(store, runId);
+  if (FINISHED_RUN.has(stored.record.status)) {
+    throw new BatonError('RUN_NOT_RESUMABLE', `run "${runId}" already ended ${stored.record.status}; use reexecute to run it again`);
+  }
+  const events = await store.readEvents(runId);
+  return { afterId: events.at(-1)?.id ?? '0-0', steps: stepsFromEvents(events.map((e) => e.event)) };
+}
+
+const FINISHED_RUN: ReadonlySet<string> = new Set(['SUCCESS', 'FAILURE', 'CANCELED']);
 
 /** The run config as recorded in Redis: a password in the Redis URL is never stored. */
 function redactRunConfig(raw: RunConfig['raw']): RunConfig['raw'] {
@@ -189,7 +232,11 @@ const STEP_STATUS_OF: Partial<Record<RunEvent['type'], StepStatus>> = {
  * STEP_START and LOG). Writes are not awaited
  * one by one (ioredis keeps their order on the connection); `flushed` waits for all of them.
  */
-function createRecorder(store: RunStore): {
+function createRecorder(
+  store: RunStore,
+  /** Called when a write finds the run lease another's: it fires the lost-lease handling. */
+  forfeit: () => void,
+): {
   record(e: RunEvent): void;
   track(write: () => Promise<unknown>): void;
   /** Writes nothing from now on (the run is no longer ours). */
@@ -201,7 +248,12 @@ function createRecorder(store: RunStore): {
   const track = (write: () => Promise<unknown>): void => {
     if (muted) return;
     const q = write()
-      .catch(() => {})
+      .catch((e: unknown) => {
+        if (e instanceof BatonError && e.code === 'RUN_LEASE_LOST') {
+          muted = true;
+          forfeit();
+        }
+      })
       .finally(() => pending.delete(q));
     pending.add(q);
   };

@@ -80,11 +80,16 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
   let closed = false;
   let abandoned = false;
   let lastId = o.resume?.afterId ?? '0-0';
+  /** Ends the stream reported for steps not in flight here (yet): a resumed run's launch takes them. */
+  const pendingEnds = new Map<string, { attempt: number; outcome: StepOutcome }>();
+  /** Resolved once the pump has read past a stream id. */
+  let catchUps: Array<{ id: string; resolve: () => void }> = [];
 
   const enqueue = (f: InFlight): void => {
     if (abandoned) return void settle(f.data.stepKey, canceledOutcome('this coordinator lost its lease on the run'));
     f.jobId = stepJobId(o.runId, f.data.stepKey, f.data.attempt, f.requeues);
     f.since = Date.now();
+    if (f.requeues > 0) f.data = { ...f.data, requeue: f.requeues };
     if (batch.length === 0) setImmediate(flush);
     batch.push({ name: f.data.op, data: f.data, jobId: f.jobId });
   };
@@ -130,7 +135,8 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
   /** The lease id is chosen here so the queue job a freeing worker may enqueue already names it. */
   const slotRequest = (d: StepJobData, requeues: number): SlotRequest => {
     const id = randomUUID();
-    const job: StepQueueJob = { name: d.op, data: { ...d, leaseId: id }, jobId: stepJobId(o.runId, d.stepKey, d.attempt, requeues) };
+    const data = { ...d, leaseId: id, ...(requeues > 0 ? { requeue: requeues } : {}) };
+    const job: StepQueueJob = { name: d.op, data, jobId: stepJobId(o.runId, d.stepKey, d.attempt, requeues) };
     return {
       id,
       runId: o.runId,
@@ -158,16 +164,69 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
         lastId = id;
         if (e.type === 'RUN_CANCELING') o.onCancelRequested?.();
         const f = e.stepKey === undefined ? undefined : inFlight.get(e.stepKey);
-        if (!f || e.attempt !== f.data.attempt) continue;
+        if (!f || e.attempt !== f.data.attempt) {
+          if (e.type === 'STEP_ATTEMPT_END' && e.stepKey !== undefined && e.error?.code !== 'SLOT_LOST') {
+            pendingEnds.set(e.stepKey, { attempt: e.attempt ?? 0, outcome: outcomeOf(e) });
+          }
+          continue;
+        }
         if (e.type === 'STEP_START') f.hooks.onStart?.({ ...(e.worker ? { worker: e.worker } : {}), ...(e.pid ? { pid: e.pid } : {}) });
         else if (e.type === 'LOG') f.hooks.onLog({ level: e.level ?? 'info', msg: e.message ?? '', time: Date.parse(e.timestamp), ...(e.fields ? { fields: e.fields } : {}) });
         else if (e.type === 'STEP_ATTEMPT_END') {
           if (!e.ok && e.error?.code === 'SLOT_LOST') void retakeSlot(f);
-          else settle(e.stepKey as string, e.ok ? { ok: true, output: null } : { ok: false, error: e.error ?? lost('no error given') }, true);
+          else settle(e.stepKey as string, outcomeOf(e), true);
         }
       }
+      catchUps = catchUps.filter((c) => (compareStreamIds(lastId, c.id) >= 0 ? void c.resolve() : true));
     }
+    for (const c of catchUps) c.resolve();
   })();
+
+  /** Resolves once the pump has read every event in the stream now. */
+  const caughtUp = async (): Promise<void> => {
+    const last = await o.runStore.lastEventId(o.runId);
+    if (last === null || compareStreamIds(lastId, last) >= 0 || closed) return;
+    await new Promise<void>((resolve) => catchUps.push({ id: last, resolve }));
+  };
+
+  const takePendingEnd = (stepKey: string, attempt: number): StepOutcome | undefined => {
+    const end = pendingEnds.get(stepKey);
+    if (end?.attempt !== attempt) return undefined;
+    pendingEnds.delete(stepKey);
+    return end.outcome;
+  };
+
+  /** Joins an attempt already queued or running under job id `jobId`: its end arrives through the stream. */
+  const attach = (data: StepJobData, jobId: string, requeues: number, hooks: LaunchHooks): Promise<StepOutcome> =>
+    new Promise<StepOutcome>((resolve) => {
+      inFlight.set(data.stepKey, { data, jobId, requeues, hooks, resolve, since: Date.now() });
+      hooks.signal.addEventListener('abort', () => void cancel(data.stepKey), { once: true });
+    });
+
+  /**
+   * A resumed run's launch of an attempt its previous coordinator may have handled: take the
+   * result a worker left (in the replay, or since), join the attempt where it is still queued or
+   * running (a worker may have enqueued it on a slot grant), or clear its leftovers so that a
+   * fresh enqueue is not a no-op. Undefined: run it afresh.
+   */
+  const resumeAttempt = async (data: StepJobData, hooks: LaunchHooks): Promise<StepOutcome | undefined> => {
+    const { stepKey, attempt } = data;
+    const resumed = o.resume?.steps[stepKey];
+    if (resumed?.attempt === attempt && resumed.unhandledEnd) return resumed.unhandledEnd;
+    const ids = [0, 1, 2, 3].map((r) => stepJobId(o.runId, stepKey, attempt, r));
+    const states = await Promise.all(ids.map((id) => o.queue.getJobState(id).catch(() => 'unknown')));
+    // Checked after BullMQ answered: the pump may have read the end meanwhile.
+    const ended = takePendingEnd(stepKey, attempt);
+    if (ended) return ended;
+    const live = states.findLastIndex((st) => LIVE_JOB_STATES.has(st));
+    if (live >= 0) return attach(data, ids[live] as string, live, hooks);
+    // Queued nowhere: a worker that finished it wrote its end before BullMQ completed the job.
+    await caughtUp();
+    const since = takePendingEnd(stepKey, attempt);
+    if (since) return since;
+    await Promise.all(ids.map((id, r) => (states[r] === 'unknown' ? 0 : o.queue.remove(id).catch(() => 0))));
+    return undefined;
+  };
 
   // Safety net: a step BullMQ gave up on (stalled too often) or that vanished never reports back.
   const sweepMs = o.sweepIntervalMs ?? 5000;
@@ -205,18 +264,9 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
         outputStorage: o.outputStorage,
         prefix: o.prefix,
       };
-      const resumed = o.resume?.steps[step.key];
-      if (resumed?.attempt === request.attempt) {
-        // The step's previous coordinator died: take the result a worker left, or re-attach to the attempt still queued or running.
-        if (resumed.unhandledEnd) return resumed.unhandledEnd;
-        const jobId = await liveJobId(step.key, request.attempt);
-        if (jobId) {
-          return new Promise<StepOutcome>((resolve) => {
-            inFlight.set(step.key, { data, jobId, requeues: 0, hooks, resolve, since: Date.now() });
-            hooks.signal.addEventListener('abort', () => void cancel(step.key), { once: true });
-          });
-        }
-        await o.queue.remove(stepJobId(o.runId, step.key, request.attempt)).catch(() => 0); // a failed leftover blocks the id
+      if (o.resume) {
+        const resumed = await resumeAttempt(data, hooks);
+        if (resumed) return resumed;
       }
       return new Promise<StepOutcome>((resolve) => {
         // In flight from now, before any slot is granted: the worker whose release admits the
@@ -289,16 +339,6 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
     o.runStore.appendEvent(event).catch(() => {});
   }
 
-  /** The BullMQ job of this attempt that is still waiting or running, if any (requeues have suffixed ids). */
-  async function liveJobId(stepKey: string, attempt: number): Promise<string | undefined> {
-    for (let requeue = 3; requeue >= 0; requeue--) {
-      const id = stepJobId(o.runId, stepKey, attempt, requeue);
-      const state = await o.queue.getJobState(id);
-      if (state === 'waiting' || state === 'active' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children') return id;
-    }
-    return undefined;
-  }
-
   /** A queued step is removed; a running one is aborted by its worker, which then reports back. */
   async function cancel(stepKey: string): Promise<void> {
     const f = inFlight.get(stepKey);
@@ -320,6 +360,19 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
   async function abortOnWorkers(stepKey: string): Promise<void> {
     await o.redis.publish(cancelChannel(o.prefix), JSON.stringify({ runId: o.runId, stepKey }));
   }
+}
+
+const LIVE_JOB_STATES: ReadonlySet<string> = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
+
+function outcomeOf(e: RunEvent): StepOutcome {
+  return e.ok ? { ok: true, output: null } : { ok: false, error: e.error ?? lost('no error given') };
+}
+
+/** Orders Redis stream ids (`<ms>-<seq>`). */
+function compareStreamIds(a: string, b: string): number {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am !== bm ? am - bm : as - bs;
 }
 
 function canceledOutcome(message: string): StepOutcome {

@@ -7,7 +7,6 @@ import { loadJob } from '../job/load-job.js';
 import { resolveRunConfig } from '../job/run-config.js';
 import { verifyJobOps, type ExecuteOptions } from '../run/execute-job.js';
 import type { RunResult } from '../run/execute-run.js';
-import { stepsFromEvents } from '../run/resume-state.js';
 import { assertRedisReachable, createRedis } from './connection.js';
 import { executeDistributed } from './coordinator.js';
 import { createOutputStore } from './output-store.js';
@@ -31,20 +30,20 @@ const FINISHED = new Set(['SUCCESS', 'FAILURE', 'CANCELED']);
 /**
  * Adopts a run whose coordinator died and finishes it: steps that succeeded are not run again;
  * a step that was running is re-attached (its result taken if a worker finished it meanwhile,
- * re-queued if its worker died). Waits for the dead coordinator's lease to expire.
+ * re-queued if its worker died). Waits for the dead coordinator's lease to lapse; a live
+ * coordinator's run is refused with RUN_BUSY as soon as its lease is seen renewed.
  */
 export async function resumeRun(runId: string, o: ResumeOptions): Promise<RunResult> {
-  const { stored, events } = await readRun(o.redisUrl, runId, true);
+  const { stored } = await readRun(o.redisUrl, runId);
   if (FINISHED.has(stored.record.status)) {
     throw new BatonError('RUN_NOT_RESUMABLE', `run "${runId}" already ended ${stored.record.status}; use reexecute to run it again`);
   }
   const job = await jobOf(stored, o.jobPath, true);
   const runConfig = recordedRunConfig(stored, job, o.redisUrl);
-  const last = events.at(-1);
   return executeDistributed(job, stored.plan, runConfig, {
     ...pass(o),
     runId,
-    resume: { afterId: last?.id ?? '0-0', steps: stepsFromEvents(events.map((e) => e.event)) },
+    resume: true,
     leaseWaitMs: o.leaseWaitMs ?? 3 * distributedTuning().runLeaseMs,
   });
 }
@@ -61,7 +60,7 @@ export interface ReexecuteOptions extends OperateOptions {
  * parent run, to the steps that do.
  */
 export async function reexecuteRun(parentRunId: string, o: ReexecuteOptions): Promise<RunResult> {
-  const { stored } = await readRun(o.redisUrl, parentRunId, false);
+  const { stored } = await readRun(o.redisUrl, parentRunId);
   const parent = stored.record;
   if (o.fromFailure && o.select?.length) throw new BatonError('USAGE', 'give --from-failure or --select, not both');
   if (o.fromFailure && parent.status !== 'FAILURE' && parent.status !== 'CANCELED') {
@@ -130,14 +129,12 @@ function mergeInputs(ops: JsonObject | undefined, inputs: Record<string, Record<
   return merged;
 }
 
-async function readRun(redisUrl: string, runId: string, withEvents: boolean) {
+async function readRun(redisUrl: string, runId: string): Promise<{ stored: StoredRun }> {
   await assertRedisReachable(redisUrl);
   const redis = createRedis(redisUrl);
   const store = createRunStore(redis);
   try {
-    const stored = await requireRun(store, runId);
-    const events = withEvents ? await store.readEvents(runId, undefined, { count: 10_000_000 }) : [];
-    return { stored, events };
+    return { stored: await requireRun(store, runId) };
   } finally {
     await store.close();
     await redis.quit().catch(() => {});

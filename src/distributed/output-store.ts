@@ -8,16 +8,16 @@ import { BatonError } from '../errors.js';
 import { DEFAULT_PREFIX, runKeys } from './keys.js';
 
 export interface OutputStore {
+  /** Stores an output directly (outside any attempt: tests, tools). */
   put(runId: string, stepKey: string, output: Json): Promise<void>;
   /** The output's JSON, checked against the size limit; throws like `put` would, before any I/O. */
   serialize(stepKey: string, output: Json): string;
-  /** Stores JSON from `serialize`. */
-  putJson(runId: string, stepKey: string, json: string): Promise<void>;
   /**
-   * True when `putJson` is a single command on the store's connection: a command sent after it on
-   * that connection (the step's result event) is applied after it, so the two can share a round trip.
+   * What the run's `:outputs` hash is to hold for JSON from `serialize`: the JSON itself, or
+   * (filesystem) a reference to a file written now, named for `attemptId` so that no other
+   * attempt's file is ever overwritten. A step attempt's fenced end records it (see RunStore).
    */
-  readonly ordered: boolean;
+  prepare(runId: string, stepKey: string, json: string, attemptId: string): Promise<string>;
   /** Throws when a requested step has no stored output. */
   getMany(runId: string, stepKeys: string[]): Promise<Record<string, Json>>;
 }
@@ -29,31 +29,27 @@ interface FileReference {
 
 /**
  * - `redis`: the output JSON in the run's `:outputs` hash, refused above `maxBytes`.
- * - `filesystem`: the JSON in `<baseDir>/<runId>/<stepKey>.json` (written to a temp file then
- *   renamed, so a reader never sees half a file); the hash holds `{"$file": <absolute path>}`.
+ * - `filesystem`: the JSON in `<baseDir>/<runId>/<stepKey>.<attempt id>.json` (written to a temp
+ *   file then renamed, so a reader never sees half a file); the hash holds `{"$file": <absolute path>}`.
  */
 export function createOutputStore(redis: Redis, storage: OutputStorage, prefix: string = DEFAULT_PREFIX): OutputStore {
   return {
-    ordered: storage.kind === 'redis',
-
     serialize(stepKey, output) {
       const json = toJson(stepKey, output);
       if (storage.kind === 'redis') checkSize(stepKey, json, storage.maxBytes);
       return json;
     },
 
-    async putJson(runId, stepKey, json) {
-      let stored = json;
-      if (storage.kind === 'filesystem') {
-        const file = outputPath(storage.baseDir, runId, stepKey);
-        await writeAtomically(file, json);
-        stored = JSON.stringify({ $file: file } satisfies FileReference);
-      }
-      await redis.hset(runKeys(runId, prefix).outputs, stepKey, stored);
+    async prepare(runId, stepKey, json, attemptId) {
+      if (storage.kind !== 'filesystem') return json;
+      const file = outputPath(storage.baseDir, runId, stepKey, attemptId);
+      await writeAtomically(file, json);
+      return JSON.stringify({ $file: file } satisfies FileReference);
     },
 
     async put(runId, stepKey, output) {
-      await this.putJson(runId, stepKey, this.serialize(stepKey, output));
+      const stored = await this.prepare(runId, stepKey, this.serialize(stepKey, output), 'direct');
+      await redis.hset(runKeys(runId, prefix).outputs, stepKey, stored);
     },
 
     async getMany(runId, stepKeys) {
@@ -121,8 +117,8 @@ function safeName(name: string): string {
   return encodeURIComponent(name).replace(/^\./, '%2E');
 }
 
-function outputPath(baseDir: string, runId: string, stepKey: string): string {
-  return path.resolve(baseDir, safeName(runId), `${safeName(stepKey)}.json`);
+function outputPath(baseDir: string, runId: string, stepKey: string, attemptId: string): string {
+  return path.resolve(baseDir, safeName(runId), `${safeName(stepKey)}.${safeName(attemptId)}.json`);
 }
 
 async function writeAtomically(file: string, content: string): Promise<void> {

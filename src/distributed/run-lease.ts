@@ -18,6 +18,8 @@ export interface RunLease {
    * The first call that finds it so also fires `lost`: the caller must not write to the run.
    */
   check(): boolean;
+  /** A fenced write found the lease another's: fires `lost` now. */
+  forfeit(): void;
 }
 
 const RENEW = 'renew-run-lease-1';
@@ -32,16 +34,26 @@ export async function takeRunLease(
   const key = runKeys(runId, options.prefix ?? DEFAULT_PREFIX).driver;
   const deadline = Date.now() + (options.waitMs ?? 0);
   let taken = performance.now();
+  let seen: { holder: string | null; pttl: number } | undefined;
   for (;;) {
     taken = performance.now();
     if ((await redis.set(key, holder, 'PX', options.ttlMs, 'NX')) === 'OK') break;
     const [current, pttl] = await Promise.all([redis.get(key), redis.pttl(key)]);
+    // A lapsing lease only counts down; one that went up, or changed hands, has a live driver.
+    const alive = seen !== undefined && current !== null && (current !== seen.holder || pttl > seen.pttl);
+    if (alive) {
+      throw new BatonError(
+        'RUN_BUSY',
+        `run "${runId}" is driven by ${current}, which is alive (it renewed its lease just now); one driver at a time — cancel the run or let it finish`,
+      );
+    }
     if (Date.now() >= deadline) {
       throw new BatonError(
         'RUN_BUSY',
         `run "${runId}" is driven by ${current ?? 'another coordinator'} (its lease is renewed; it expires ${Math.max(0, pttl)} ms after that coordinator stops)`,
       );
     }
+    if (current !== null) seen = { holder: current, pttl };
     await new Promise((r) => setTimeout(r, Math.min(250, Math.max(20, pttl))));
   }
   const listeners: Array<() => void> = [];
@@ -72,6 +84,7 @@ export async function takeRunLease(
       if (!lost && performance.now() >= validUntil) loseIt();
       return !lost;
     },
+    forfeit: loseIt,
     async release() {
       clearInterval(timer);
       await redis.eval(loadScript(RELEASE), keyCount(RELEASE), key, holder).catch(() => {});

@@ -32,6 +32,34 @@ export interface StepState {
   worker?: string;
   /** ISO-8601 */
   updatedAt: string;
+  /** The fencing token of the delivery that owns the attempt (internal: not shown by getRun). */
+  token?: string;
+  /** The attempt's worker reported its end; the coordinator has not decided yet (internal). */
+  done?: boolean;
+}
+
+/** One attempt as a worker writes it: every write is fenced by the delivery's token. */
+export interface AttemptRef {
+  runId: string;
+  stepKey: string;
+  attempt: number;
+  /** The fencing token: the BullMQ lock token of this delivery. */
+  token: string;
+  /** A re-delivery (its worker died or stalled): it takes the attempt over from an earlier delivery. */
+  takeover: boolean;
+}
+
+/** What `finishAttempt` writes besides the end event. */
+export interface AttemptEnd {
+  event: RunEvent;
+  /** The step's state once the attempt is done. */
+  state: StepState;
+  /** Default true: the attempt ended (no delivery of it may start again). */
+  done?: boolean;
+  /** The output as stored (JSON, or a file reference); absent when the attempt failed. */
+  output?: string;
+  /** The attempt's start, when it has not been written yet (a quick first delivery). */
+  start?: { event: RunEvent; state: StepState };
 }
 
 export interface StoredRun {
@@ -60,20 +88,30 @@ export interface RunStore {
   createRun(record: RunRecord, plan: ExecutionPlan): Promise<void>;
   /** Steps come in plan order. */
   getRun(runId: string): Promise<StoredRun | null>;
-  /** Throws RUN_NOT_FOUND for an unknown run. */
-  setRunStatus(runId: string, status: RunStatus, endedAt?: string, retentionSeconds?: number): Promise<void>;
+  /**
+   * Throws RUN_NOT_FOUND for an unknown run, RUN_LEASE_LOST when fenced and the lease is another's.
+   * Returns false, changing nothing, when the run has already finished (its status is final).
+   */
+  setRunStatus(runId: string, status: RunStatus, endedAt?: string, retentionSeconds?: number): Promise<boolean>;
   setStepState(runId: string, stepKey: string, state: StepState): Promise<void>;
-  /** XADD; returns the stream id. */
+  /** Appends an event; returns the stream id. Fenced: throws RUN_LEASE_LOST when the lease is another's. */
   appendEvent(event: RunEvent): Promise<string>;
-  /** Pipelined XADDs, in order. */
-  appendEvents(events: RunEvent[]): Promise<void>;
-  /** A step transition: its new state and its event in one MULTI (one round trip). Returns the stream id. */
+  /** A step transition: its new state and its event in one call. Returns the stream id. Fenced like appendEvent. */
   recordStepEvent(event: RunEvent, state: StepState): Promise<string>;
   /**
-   * A worker's STEP_START with the step IN_PROGRESS; null (nothing written) if the run or step
-   * already ended. `end`, if given, is the attempt's STEP_ATTEMPT_END, appended in the same call.
+   * A worker's STEP_START with the step IN_PROGRESS under the attempt's token; null (nothing
+   * written) if the run or the attempt already ended, or another delivery started it first.
    */
-  startAttempt(event: RunEvent, state: StepState, end?: RunEvent): Promise<string | null>;
+  startAttempt(ref: AttemptRef, event: RunEvent, state: StepState): Promise<string | null>;
+  /** An event of a running attempt (a log line); null (nothing written) if it no longer owns its step. */
+  appendAttemptEvent(ref: AttemptRef, event: RunEvent): Promise<string | null>;
+  /**
+   * The attempt's output, done state and STEP_ATTEMPT_END, all or nothing; null (nothing written)
+   * if it no longer owns its step (another delivery took it over, or the run ended).
+   */
+  finishAttempt(ref: AttemptRef, end: AttemptEnd): Promise<string | null>;
+  /** The id of the stream's newest event; null when it has none. */
+  lastEventId(runId: string): Promise<string | null>;
   /** Events after `afterId` (exclusive; from the start when absent), oldest first. */
   readEvents(runId: string, afterId?: string, options?: ReadEventsOptions): Promise<StoredEvent[]>;
   /** Newest first (by start time). Default limit 100. */
@@ -92,14 +130,22 @@ export interface RunStoreOptions {
    * concurrent blocking read (a blocked connection can serve nothing else).
    */
   blockingRedis?: Redis;
+  /**
+   * The run lease holder this store writes for (a coordinator driving runs): run events, step
+   * decisions and run statuses are then written only while it holds the run's lease.
+   */
+  driver?: string;
 }
 
 /** Field of a stream entry that holds the event JSON. */
 const EVENT_FIELD = 'e';
 
-const SET_RUN_STATUS = 'set-run-status-5';
-const RECORD_STEP_EVENT = 'record-step-event-2';
+const SET_RUN_STATUS = 'set-run-status-6';
+const RECORD_STEP_EVENT = 'record-step-event-3';
+const APPEND_RUN_EVENT = 'append-run-event-2';
 const START_ATTEMPT = 'start-attempt-3';
+const APPEND_ATTEMPT_EVENT = 'append-attempt-event-3';
+const FINISH_ATTEMPT = 'finish-attempt-4';
 
 export function createRunStore(
   redis: Redis,
@@ -120,12 +166,12 @@ export function createRunStore(
     return dup;
   };
 
-  const eventArgs = (event: RunEvent): [string, string, string, string] => [
-    runKeys(event.runId, prefix).events,
-    '*',
-    EVENT_FIELD,
-    JSON.stringify(event),
-  ];
+  const driver = options.driver ?? '';
+  /** A fenced coordinator write's reply: its stream id, or RUN_LEASE_LOST. */
+  const fenced = (runId: string, reply: unknown): string => {
+    if (reply === 0) throw leaseLost(runId);
+    return reply as string;
+  };
 
   /** EVALSHA through ioredis' script cache (EVAL after a flush); ordered like any plain command. */
   const script = (file: string, keys: string[], args: Array<string | number>): Promise<unknown> => {
@@ -166,16 +212,20 @@ export function createRunStore(
       const stepStates: Record<string, StepState> = {};
       for (const key of [...parsedPlan.steps.map((s) => s.key), ...Object.keys(steps)]) {
         const json = steps[key];
-        if (json !== undefined && !(key in stepStates)) stepStates[key] = JSON.parse(json) as StepState;
+        if (json === undefined || key in stepStates) continue;
+        const { token: _token, done: _done, ...state } = JSON.parse(json) as StepState;
+        stepStates[key] = state;
       }
       return { record: decodeRecord(record), plan: parsedPlan, steps: stepStates };
     },
 
     async setRunStatus(runId, status, endedAt, retentionSeconds) {
       const k = runKeys(runId, prefix);
-      const keys = [k.record, k.plan, k.steps, k.events, k.outputs];
-      const found = await script(SET_RUN_STATUS, keys, [status, endedAt ?? '', retentionSeconds ?? 0]);
-      if (found !== 1) throw new BatonError('RUN_NOT_FOUND', `run "${runId}" not found`);
+      const keys = [k.record, k.plan, k.steps, k.events, k.outputs, k.driver];
+      const found = await script(SET_RUN_STATUS, keys, [status, endedAt ?? '', retentionSeconds ?? 0, driver]);
+      if (found === 0) throw new BatonError('RUN_NOT_FOUND', `run "${runId}" not found`);
+      if (found === -2) throw leaseLost(runId);
+      return found === 1;
     },
 
     async setStepState(runId, stepKey, state) {
@@ -183,14 +233,9 @@ export function createRunStore(
     },
 
     async appendEvent(event) {
-      return (await redis.xadd(...eventArgs(event))) as string;
-    },
-
-    async appendEvents(events) {
-      if (events.length === 0) return;
-      const pipeline = redis.pipeline();
-      for (const event of events) pipeline.xadd(...eventArgs(event));
-      unwrap(await pipeline.exec());
+      const k = runKeys(event.runId, prefix);
+      if (!driver) return (await redis.xadd(k.events, '*', EVENT_FIELD, JSON.stringify(event))) as string;
+      return fenced(event.runId, await script(APPEND_RUN_EVENT, [k.driver, k.events], [JSON.stringify(event), driver]));
     },
 
     async recordStepEvent(event, state) {
@@ -198,14 +243,41 @@ export function createRunStore(
         throw new TypeError(`recordStepEvent needs an event with a stepKey (got ${event.type})`);
       }
       const k = runKeys(event.runId, prefix);
-      return (await script(RECORD_STEP_EVENT, [k.steps, k.events], [event.stepKey, JSON.stringify(state), JSON.stringify(event)])) as string;
+      const args = [event.stepKey, JSON.stringify(state), JSON.stringify(event), driver];
+      return fenced(event.runId, await script(RECORD_STEP_EVENT, [k.driver, k.steps, k.events], args));
     },
 
-    async startAttempt(event, state, end) {
-      const k = runKeys(event.runId, prefix);
-      const args = [event.stepKey as string, JSON.stringify(state), JSON.stringify(event), event.attempt ?? 1, end ? JSON.stringify(end) : ''];
-      const id = await script(START_ATTEMPT, [k.record, k.steps, k.events], args);
-      return id === 0 ? null : (id as string);
+    async startAttempt(ref, event, state) {
+      const k = runKeys(ref.runId, prefix);
+      const args = [ref.stepKey, JSON.stringify({ ...state, token: ref.token }), JSON.stringify(event), ref.attempt, ref.token, ref.takeover ? '1' : '0'];
+      return streamId(await script(START_ATTEMPT, [k.record, k.steps, k.events], args));
+    },
+
+    async appendAttemptEvent(ref, event) {
+      const k = runKeys(ref.runId, prefix);
+      return streamId(await script(APPEND_ATTEMPT_EVENT, [k.record, k.steps, k.events], [ref.stepKey, ref.attempt, ref.token, JSON.stringify(event)]));
+    },
+
+    async finishAttempt(ref, end) {
+      const k = runKeys(ref.runId, prefix);
+      const args = [
+        ref.stepKey,
+        ref.attempt,
+        ref.token,
+        JSON.stringify(end.event),
+        JSON.stringify(end.done === false ? { ...end.state, token: ref.token } : { ...end.state, done: true }),
+        end.output ?? '',
+        end.output === undefined ? '0' : '1',
+        end.start ? JSON.stringify(end.start.event) : '',
+        end.start ? JSON.stringify({ ...end.start.state, token: ref.token }) : '',
+        ref.takeover ? '1' : '0',
+      ];
+      return streamId(await script(FINISH_ATTEMPT, [k.record, k.steps, k.events, k.outputs], args));
+    },
+
+    async lastEventId(runId) {
+      const [newest] = await redis.xrevrange(runKeys(runId, prefix).events, '+', '-', 'COUNT', 1);
+      return newest?.[0] ?? null;
     },
 
     async readEvents(runId, afterId, opts = {}) {
@@ -273,6 +345,14 @@ export function createRunStore(
       opened.length = 0;
     },
   };
+}
+
+function streamId(reply: unknown): string | null {
+  return reply === 0 ? null : (reply as string);
+}
+
+function leaseLost(runId: string): BatonError {
+  return new BatonError('RUN_LEASE_LOST', `not written: this process no longer holds the lease on run "${runId}" (another coordinator drives it)`);
 }
 
 function startScore(record: RunRecord): number {

@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { JsonObject, OutputStorage, StepInputSource, Tags } from '../core/types.js';
+import { DEFAULT_OUTPUT_MAX_BYTES } from '../job/run-config.js';
 
 /**
  * What travels on the BullMQ queue for one attempt of one step: references, never code. A worker
@@ -21,6 +22,11 @@ export interface StepJobData {
   prefix: string;
   /** The semaphore lease the coordinator took for this step's tag limits; the worker claims it. */
   leaseId?: string;
+  /**
+   * How often this attempt was enqueued again under a fresh slot (its lease lapsed before a
+   * worker claimed it). A re-queued delivery takes the attempt over from the earlier one.
+   */
+  requeue?: number;
 }
 
 /** Completed steps stay in BullMQ for an hour (so a repeated enqueue stays a no-op), failed ones a day. */
@@ -65,4 +71,59 @@ export interface CancelMessage {
   runId: string;
   /** Absent: every step of the run. */
   stepKey?: string;
+}
+
+/** A queue message checked before anything runs: a step, or why it is not one (and which run it names, if any). */
+export type ParsedStepMessage =
+  | { ok: true; data: StepJobData }
+  | { ok: false; problem: string; runId?: string; stepKey?: string; attempt?: number };
+
+const NAME = /^[A-Za-z0-9_.:-]{1,200}$/;
+
+/**
+ * Checks a message taken from the queue: anyone who can write to Redis can put anything there.
+ * Required: runId, jobName, jobHash, stepKey, op (strings), attempt (a positive integer); the
+ * rest defaults when absent and must have the right shape when present.
+ */
+export function parseStepMessage(raw: unknown): ParsedStepMessage {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    return { ok: false, problem: `expected a step object, got ${raw === null ? 'null' : Array.isArray(raw) ? 'an array' : typeof raw}` };
+  }
+  const m = raw as Record<string, unknown>;
+  const str = (k: string): string | undefined => (typeof m[k] === 'string' && NAME.test(m[k]) ? m[k] : undefined);
+  const runId = str('runId');
+  const stepKey = str('stepKey');
+  const attempt = Number.isSafeInteger(m.attempt) && (m.attempt as number) >= 1 ? (m.attempt as number) : undefined;
+  const named = { ...(runId ? { runId } : {}), ...(stepKey ? { stepKey } : {}), ...(attempt ? { attempt } : {}) };
+  const bad = (problem: string): ParsedStepMessage => ({ ok: false, problem, ...named });
+  for (const k of ['runId', 'jobName', 'jobHash', 'stepKey', 'op'] as const) {
+    if (str(k) === undefined) return bad(`"${k}" must be a name of letters, digits and _.:- (got ${JSON.stringify(m[k]) ?? 'nothing'})`);
+  }
+  if (attempt === undefined) return bad(`"attempt" must be an integer >= 1 (got ${JSON.stringify(m.attempt) ?? 'nothing'})`);
+  const isObject = (v: unknown): boolean => v !== null && typeof v === 'object' && !Array.isArray(v);
+  for (const k of ['config', 'tags', 'inputs', 'outputStorage'] as const) {
+    if (m[k] !== undefined && !isObject(m[k])) return bad(`"${k}" must be an object`);
+  }
+  const storage = m.outputStorage as { kind?: unknown } | undefined;
+  if (storage && storage.kind !== 'redis' && storage.kind !== 'filesystem') return bad('"outputStorage.kind" must be redis or filesystem');
+  const inputs = (m.inputs ?? {}) as Record<string, unknown>;
+  for (const [name, source] of Object.entries(inputs)) {
+    const ok = isObject(source) && ('value' in (source as object) || typeof (source as { fromStep?: unknown }).fromStep === 'string');
+    if (!ok) return bad(`"inputs.${name}" must be { value } or { fromStep }`);
+  }
+  if (m.leaseId !== undefined && typeof m.leaseId !== 'string') return bad('"leaseId" must be a string');
+  if (m.prefix !== undefined && typeof m.prefix !== 'string') return bad('"prefix" must be a string');
+  if (m.requeue !== undefined && !Number.isSafeInteger(m.requeue)) return bad('"requeue" must be an integer');
+  const data = m as unknown as StepJobData;
+  return {
+    ok: true,
+    data: {
+      ...data,
+      config: data.config ?? {},
+      tags: data.tags ?? {},
+      inputs: data.inputs ?? {},
+      outputStorage: data.outputStorage ?? { kind: 'redis', maxBytes: DEFAULT_OUTPUT_MAX_BYTES },
+      prefix: data.prefix ?? 'baton',
+    },
+  };
 }

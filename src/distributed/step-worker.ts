@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
-import { Queue, Worker, WaitingError, type Job } from 'bullmq';
+import { randomUUID } from 'node:crypto';
+import { Queue, UnrecoverableError, Worker, WaitingError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Json, JobDefinition, RunEvent, SerializedError, StepOutcome } from '../core/types.js';
 import { BatonError } from '../errors.js';
@@ -7,9 +8,19 @@ import { runOp } from '../executors/run-op.js';
 import { serializeError } from '../executors/serialize-error.js';
 import { createRedis } from './connection.js';
 import { createOutputStore, type OutputStore } from './output-store.js';
-import { createRunStore } from './run-store.js';
+import { runKeys } from './keys.js';
+import { createRunStore, type AttemptRef, type StepState } from './run-store.js';
 import { createSemaphore, type Semaphore } from './semaphore/semaphore.js';
-import { addStepJobs, cancelChannel, QUEUE_JOB_RETENTION, type CancelMessage, type StepJobData, type StepQueueJob } from './step-message.js';
+import {
+  addStepJobs,
+  cancelChannel,
+  parseStepMessage,
+  QUEUE_JOB_RETENTION,
+  type CancelMessage,
+  type ParsedStepMessage,
+  type StepJobData,
+  type StepQueueJob,
+} from './step-message.js';
 import { distributedTuning } from './tuning.js';
 
 export interface StepWorkerOptions {
@@ -91,7 +102,9 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
   };
 
   const processor = async (job: Job<StepJobData>, token?: string): Promise<void> => {
-    const d = job.data;
+    const parsed = parseStepMessage(job.data);
+    if (!parsed.ok) return refuseMessage(job, parsed);
+    const d = parsed.data;
     const entry: Running = { controller: new AbortController(), data: d, requeue: false };
     running.set(job.id as string, entry);
     const quiet = (p: Promise<unknown>): void => {
@@ -104,23 +117,38 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
       attempt: d.attempt,
       ...e,
     });
+    // Every write of this attempt is fenced by its delivery's token: once another delivery takes
+    // the step over (this one stalled past its lock), nothing of this one is written any more.
+    const ref: AttemptRef = {
+      runId: d.runId,
+      stepKey: d.stepKey,
+      attempt: d.attempt,
+      token: token ?? `${job.id}:${randomUUID()}`,
+      takeover: job.attemptsStarted > 1 || job.stalledCounter > 0 || (d.requeue ?? 0) > 0,
+    };
     // The step's state goes with its start event, so the coordinator need not write it.
     const startedAt = new Date().toISOString();
+    const start = {
+      event: { type: 'STEP_START', timestamp: startedAt, runId: d.runId, stepKey: d.stepKey, attempt: d.attempt, worker: id, pid: process.pid } satisfies RunEvent,
+      state: { status: 'IN_PROGRESS', attempt: d.attempt, worker: id, updatedAt: startedAt } satisfies StepState,
+    };
     let starting: Promise<string | null> | undefined;
-    const sendStart = (end?: RunEvent): Promise<string | null> =>
-      (starting ??= runStore.startAttempt(
-        { type: 'STEP_START', timestamp: startedAt, runId: d.runId, stepKey: d.stepKey, attempt: d.attempt, worker: id, pid: process.pid },
-        { status: 'IN_PROGRESS', attempt: d.attempt, worker: id, updatedAt: startedAt },
-        end,
-      ));
+    const sendStart = (): Promise<string | null> => {
+      starting ??= runStore.startAttempt(ref, start.event, start.state).then((startId) => {
+        // Another delivery owns the attempt, or it ended: stop the op, report nothing.
+        if (startId === null) entry.controller.abort(new BatonError('STEP_CANCELED', 'another delivery of this step owns it'));
+        return startId;
+      });
+      return starting;
+    };
     // Any other event of the attempt follows its start on the same connection, so in the stream.
-    const emit = (e: StepEventBody): Promise<unknown> => {
+    const emit = (e: StepEventBody): void => {
       if (!starting) quiet(sendStart());
-      return runStore.appendEvent(event(e));
+      quiet(runStore.appendAttemptEvent(ref, event(e)));
     };
     let startTimer: NodeJS.Timeout | undefined;
     try {
-      if (job.attemptsStarted > 1 || job.stalledCounter > 0) {
+      if (ref.takeover) {
         // A step handed out again (its worker died) may have ended meanwhile: then it must not run.
         if ((await sendStart()) === null) {
           log.info({ runId: d.runId, step: d.stepKey }, 'step already ended: not running it again');
@@ -133,30 +161,54 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
         startTimer = setTimeout(() => quiet(sendStart()), START_WRITE_DELAY_MS);
       }
       const outputs = outputStoreFor(d);
-      const { outcome, json } = await runAttempt(o.jobs, id, d, entry.controller.signal, outputs, semaphore, (e) => quiet(emit(e)));
+      const { outcome, json } = await runAttempt(o.jobs, id, d, entry.controller.signal, outputs, semaphore, emit);
+      clearTimeout(startTimer);
       if (entry.requeue) {
         // Shutting down: hand the step back to the queue for another worker instead of failing it.
         await job.moveToWait(token);
         log.info({ runId: d.runId, step: d.stepKey }, 'step re-queued: worker shutting down');
         throw new WaitingError();
       }
-      // The output, the result and the slot share one round trip: the output write goes first on
-      // the connection the result follows (unless it is a file, which must be complete first).
-      const storing = json === undefined ? undefined : outputs.putJson(d.runId, d.stepKey, json);
-      if (storing && !outputs.ordered) await storing;
-      const end: StepEventBody = { type: 'STEP_ATTEMPT_END', ok: outcome.ok, ...(outcome.ok ? {} : { error: outcome.error }) };
-      clearTimeout(startTimer);
-      const [, , admitted] = await Promise.all([
-        storing,
-        starting ? emit(end) : sendStart(event(end)),
+      // The output, the step's state and its end event in one fenced call; the slot beside it.
+      const output = json === undefined ? undefined : await outputs.prepare(d.runId, d.stepKey, json, ref.token);
+      const end = event({ type: 'STEP_ATTEMPT_END', ok: outcome.ok, worker: id, ...(outcome.ok ? {} : { error: outcome.error }) });
+      const done = { status: 'IN_PROGRESS', attempt: d.attempt, worker: id, updatedAt: end.timestamp } satisfies StepState;
+      const [endId, admitted] = await Promise.all([
+        runStore.finishAttempt(ref, {
+          event: end,
+          state: done,
+          // A lost slot is not the attempt's end: it is enqueued again under a fresh slot.
+          done: outcome.ok || outcome.error.code !== 'SLOT_LOST',
+          ...(output === undefined ? {} : { output }),
+          ...(starting ? {} : { start }),
+        }),
         d.leaseId ? semaphore.releaseAndTake([d.leaseId], o.queue).catch((e: unknown) => log.warn({ err: String(e) }, 'could not release a slot')) : null,
       ]);
       // Enqueued before this step completes in BullMQ, so this worker's fetch of its next job may take one.
       if (admitted && admitted.length > 0) await enqueueAdmitted(admitted);
+      if (endId === null) {
+        log.warn({ runId: d.runId, step: d.stepKey, attempt: d.attempt }, 'result not recorded: another delivery of this step owns it, or its run has ended');
+        // A refusal for a run that does not exist is still this message's failure (BullMQ keeps the reason).
+        if (!outcome.ok && outcome.error.retryable === false && (await redis.exists(runKeys(d.runId, d.prefix).record)) === 0) {
+          throw new UnrecoverableError(outcome.error.message);
+        }
+      }
     } finally {
       clearTimeout(startTimer);
       running.delete(job.id as string);
     }
+  };
+
+  /** A message that is not a step: logged, said in its run's event log if it names a run that exists, and failed for good. */
+  const refuseMessage = async (job: Job, parsed: Extract<ParsedStepMessage, { ok: false }>): Promise<never> => {
+    const message = `worker ${id} refused queue message ${String(job.id)}: not a valid step (${parsed.problem})`;
+    log.error({ jobId: job.id, queue: o.queue, ...(parsed.runId ? { runId: parsed.runId } : {}) }, message);
+    if (parsed.runId && (await redis.exists(runKeys(parsed.runId).record).catch(() => 0)) === 1) {
+      const e: RunEvent = { type: 'LOG', level: 'error', timestamp: new Date().toISOString(), runId: parsed.runId, message };
+      if (parsed.stepKey) Object.assign(e, { stepKey: parsed.stepKey, attempt: parsed.attempt ?? 1 });
+      await runStore.appendEvent(e).catch(() => {});
+    }
+    throw new UnrecoverableError(message);
   };
 
   /** Steps a release of ours admitted (their coordinators enqueue them too: the same ids, no-ops). */

@@ -1,0 +1,45 @@
+-- Shared by the scripts a step attempt writes with. An attempt owns its step while the step's
+-- state names the attempt's fencing token (the BullMQ lock token of its delivery) and it has not
+-- reported its end; every write of the attempt is checked against that in the same call.
+
+local function run_ended(record_key)
+  local status = redis.call('HGET', record_key, 'status')
+  return status == 'SUCCESS' or status == 'FAILURE' or status == 'CANCELED'
+end
+
+local function step_state(steps_key, step)
+  local raw = redis.call('HGET', steps_key, step)
+  if not raw then return nil end
+  local ok, state = pcall(cjson.decode, raw)
+  if ok and type(state) == 'table' then return state end
+  return nil
+end
+
+local DECIDED = { SUCCESS = true, FAILURE = true, SKIPPED = true, CANCELED = true }
+
+-- Whether attempt `attempt` with `token` may start: not if the run or this attempt already ended,
+-- nor (a first delivery, takeover ~= '1') if another delivery of the attempt already started.
+-- A re-delivery (its worker died or stalled) takes the attempt over.
+local function may_start(record_key, steps_key, step, attempt, token, takeover)
+  if run_ended(record_key) then return false end
+  local state = step_state(steps_key, step)
+  if not state then return true end
+  local at = tonumber(state.attempt) or 0
+  if at > attempt then return false end
+  if at == attempt then
+    if DECIDED[state.status] or state.done then return false end
+    if state.token and state.token ~= token and takeover ~= '1' then return false end
+  elseif DECIDED[state.status] then
+    -- Decided at an earlier attempt (a retry is UP_FOR_RETRY, never decided): nothing more to run.
+    return false
+  end
+  return true
+end
+
+-- Whether the attempt with `token` owns the step now.
+local function owns(record_key, steps_key, step, attempt, token)
+  if run_ended(record_key) then return false end
+  local state = step_state(steps_key, step)
+  return state ~= nil and tonumber(state.attempt) == attempt and state.token == token
+    and not state.done and not DECIDED[state.status]
+end
