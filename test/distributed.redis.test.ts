@@ -1,10 +1,12 @@
 import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadJob } from '../src/job/load-job.js';
 import { executeJob } from '../src/run/execute-job.js';
 import { ROOT, runCli } from './helpers/cli.js';
-import { distributedConfig, tempDir, uniqueQueue } from './helpers/distributed.js';
+import { distributedConfig, tempDir, uniqueQueue, waitFor } from './helpers/distributed.js';
 import { startTestRedis, type TestRedis } from './helpers/redis.js';
 import { startWorker, startWorkers, stopAllWorkers } from './helpers/workers.js';
 
@@ -117,6 +119,44 @@ describe('distributed executor', () => {
     expect(json(r.stdout).steps).toEqual({ src: 'FAILURE', left: 'SKIPPED', right: 'SKIPPED', join: 'SKIPPED' });
     expect(r.stderr).toMatch(/has definition hash [0-9a-f]{12}, but the run was planned from [0-9a-f]{12}/);
     expect(existsSync(marker)).toBe(false);
+  });
+
+  it('malformed queue messages fail with a logged reason; a step with a wrong hash gets the hash-differs failure; the worker goes on', async () => {
+    const queue = uniqueQueue();
+    const worker = await startWorker({ redisUrl: redis.url, jobs: [FIX], queue });
+    // A real run, so a message naming it has a run to report to.
+    const done = await runCli(['run', DIAMOND, '-c', distributedConfig(redis.url, queue), '--json'], { env: env() });
+    const runId = json(done.stdout).runId;
+    const q = new Queue(queue, { connection: { url: redis.url } });
+    const probe = new Redis(redis.url);
+    try {
+      const step = { runId: 'no-such-run', jobName: 'diamond', jobHash: 'f'.repeat(64), stepKey: 'src', op: 'src', attempt: 1 };
+      const sent = await Promise.all([
+        q.add('garbage', { garbage: true }),
+        q.add('string', 'a string'),
+        q.add('null', null),
+        q.add('wrong-hash', step),
+        q.add('names-a-run', { ...step, runId, attempt: 'one' }),
+      ]);
+      const failed = await waitFor('every message to fail', async () => {
+        const reasons = await Promise.all(sent.map(async (j) => (await q.getJob(j.id as string))?.failedReason));
+        return reasons.every(Boolean) ? reasons : undefined;
+      }, 60_000);
+      expect(failed.slice(0, 3).every((r) => /not a valid step/.test(r ?? ''))).toBe(true);
+      expect(failed.join('\n')).not.toMatch(/TypeError|Cannot read properties/);
+      expect(failed[3]).toMatch(/has definition hash [0-9a-f]{12}, but the run was planned from ffffffffffff/);
+      expect(failed[4]).toMatch(/"attempt" must be an integer/);
+      expect(worker.logs()).toContain('refused queue message');
+      // The message that names a run says so in that run's event log.
+      const stream = await probe.xrange(`baton:{run:${runId}}:events`, '-', '+');
+      expect(stream.map(([, f]) => f[1]).join('\n')).toMatch(/refused queue message .*attempt.* must be an integer/);
+    } finally {
+      await q.close();
+      probe.disconnect();
+    }
+    // The worker still takes steps.
+    const again = await runCli(['run', DIAMOND, '-c', distributedConfig(redis.url, queue), '--json'], { env: env() });
+    expect(again.code, again.stderr).toBe(0);
   });
 
   it('status and logs of an unknown run exit 2', async () => {

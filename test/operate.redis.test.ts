@@ -50,9 +50,9 @@ async function wide200Run(
   const ops = Array.from({ length: 200 }, (_, i) => `c${Math.floor(i / 40)}_${i % 40}`);
   const cfg = distributedConfig(redis.url, queue, { ops: opsConfig(ops, { dir, ms: o.ms }) });
   const runId = `${name}-${queue}`;
-  const first = spawn(process.execPath, [CLI, 'run', path.join(FIX, 'wide200.yaml'), '-c', cfg, '--run-id', runId], {
+  const first = spawn(process.execPath, [CLI, 'run', path.join(FIX, 'wide200.yaml'), '-c', cfg, '--run-id', runId, '--json'], {
     env: { ...process.env, ...env() },
-    stdio: ['ignore', 'ignore', o.stderr ? 'pipe' : 'ignore'],
+    stdio: ['ignore', o.stderr ? 'pipe' : 'ignore', o.stderr ? 'pipe' : 'ignore'],
   });
   await waitFor(`${o.atLeast} steps to succeed`, async () => ((await successes(runId)) >= o.atLeast ? true : undefined), 60_000);
   return { runId, dir, first };
@@ -93,7 +93,9 @@ describe('operating distributed runs', () => {
   it('a coordinator stalled past its lease stops without touching the run that resume adopted', async () => {
     const { runId, first } = await wide200Run('stalled', { workers: 2, ms: 20, atLeast: 40, stderr: true });
     let firstStderr = '';
+    let firstStdout = '';
     first.stderr?.setEncoding('utf8').on('data', (c: string) => (firstStderr += c));
+    first.stdout?.setEncoding('utf8').on('data', (c: string) => (firstStdout += c));
     const firstExit = new Promise<number | null>((resolve) => {
       if (first.exitCode !== null) resolve(first.exitCode);
       else first.once('exit', (code) => resolve(code));
@@ -111,6 +113,10 @@ describe('operating distributed runs', () => {
     // Woken up, the first coordinator finds its lease gone and leaves the run alone.
     expect(await firstExit).toBe(1);
     expect(firstStderr).toContain('RUN_LEASE_LOST');
+    // Its --json object still comes: what it last knew of the run, and why it stopped.
+    const lastKnown = JSON.parse(firstStdout) as { runId: string; status: string; steps: Record<string, string>; error: { code: string } };
+    expect(lastKnown).toMatchObject({ runId, job: 'wide200', status: 'STARTED', error: { code: 'RUN_LEASE_LOST' } });
+    expect(Object.keys(lastKnown.steps)).toHaveLength(200);
     const events = await eventsOf(runId);
     expect(events.filter((e) => e.type === 'RUN_CANCELING' || e.type === 'RUN_CANCELED' || e.type === 'STEP_CANCELED')).toEqual([]);
     expectEachStepSucceededOnce(events);

@@ -2,9 +2,11 @@
 -- state names the attempt's fencing token (the BullMQ lock token of its delivery) and it has not
 -- reported its end; every write of the attempt is checked against that in the same call.
 
+-- A run that ended, or that does not exist (expired, deleted, or named by a stray message):
+-- nothing of an attempt is written to it.
 local function run_ended(record_key)
   local status = redis.call('HGET', record_key, 'status')
-  return status == 'SUCCESS' or status == 'FAILURE' or status == 'CANCELED'
+  return not status or status == 'SUCCESS' or status == 'FAILURE' or status == 'CANCELED'
 end
 
 local function step_state(steps_key, step)
