@@ -192,7 +192,7 @@ describe('cross-run tag concurrency limits (real coordinator and worker processe
 
     const [limit] = await listJson();
     expect(limit).toMatchObject({ spec: 'database=redshift', limit: 2, inUse: 0, waiting: 0, holders: [] });
-  }, 90_000);
+  });
 
   it('two limits taken in opposite orders by two runs: no deadlock', async () => {
     const ctx = context();
@@ -214,7 +214,7 @@ describe('cross-run tag concurrency limits (real coordinator and worker processe
     expect(seen).toHaveLength(12);
     expect(maxConcurrency(seen)).toBe(1);
     for (const l of await listJson()) expect(l).toMatchObject({ inUse: 0, waiting: 0 });
-  }, 60_000);
+  });
 
   it('a slot held by a SIGKILLed worker comes back within lease + sweep, and both runs finish', async () => {
     const ctx = context();
@@ -251,7 +251,7 @@ describe('cross-run tag concurrency limits (real coordinator and worker processe
     expect(maxConcurrency(seen.filter((i) => i.end !== undefined))).toBe(1);
     const [limit] = await listJson();
     expect(limit).toMatchObject({ spec: 'slot=k', inUse: 0, waiting: 0, holders: [] });
-  }, 60_000);
+  });
 
   it('a SIGKILLed coordinator\'s waiting and held slots do not stay taken', async () => {
     const ctx = context();
@@ -289,7 +289,7 @@ describe('cross-run tag concurrency limits (real coordinator and worker processe
     expect(limit).toMatchObject({ spec: 'crash=c', inUse: 0, waiting: 0, holders: [] });
     // Never more than 2 at once, counting the dead run's steps that did run.
     expect(maxConcurrency(intervals(ctx))).toBeLessThanOrEqual(2);
-  }, 60_000);
+  });
 
   it('a step admitted by a worker\'s release starts without waiting for its coordinator', async () => {
     const ctx = context();
@@ -320,7 +320,7 @@ describe('cross-run tag concurrency limits (real coordinator and worker processe
     expect(await exited).toBe(0);
     expect((JSON.parse(stdout) as Summary).steps).toEqual({ blocker: 'SUCCESS', step: 'SUCCESS' });
     expect(maxConcurrency(intervals(ctx))).toBe(1);
-  }, 60_000);
+  });
 
   it('per-value limits (team=* 1): teams a and b side by side, never two of one team', async () => {
     const ctx = context();
@@ -336,7 +336,7 @@ describe('cross-run tag concurrency limits (real coordinator and worker processe
     expect(a.some((x) => b.some((y) => overlap(x, y)))).toBe(true);
     const [limit] = await listJson();
     expect(limit).toMatchObject({ spec: 'team=*', inUse: 0, waiting: 0 });
-  }, 60_000);
+  });
 
   it('after the holder, the high-priority run goes first, then the others in arrival order', async () => {
     const ctx = context();
@@ -363,7 +363,7 @@ describe('cross-run tag concurrency limits (real coordinator and worker processe
       .map((i) => (i.step === 'blocker' ? 'blocker' : i.runId === urgent ? 'urgent' : i.runId === first ? 'first' : i.runId === second ? 'second' : i.runId));
     expect(order).toEqual(['blocker', 'urgent', 'first', 'second']);
     expect(maxConcurrency(intervals(ctx))).toBe(1);
-  }, 60_000);
+  });
 
   it('run-scoped limits: each run stays at 1, two runs together reach 2', async () => {
     const ctx = context();
@@ -379,5 +379,5 @@ describe('cross-run tag concurrency limits (real coordinator and worker processe
     // Nothing of either run is left in the semaphore.
     expect(await admin.hlen(KEYS.used)).toBe(0);
     expect(await admin.zcard(KEYS.waiters)).toBe(0);
-  }, 60_000);
+  });
 });

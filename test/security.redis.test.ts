@@ -14,6 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, runCli, type CliResult } from './helpers/cli.js';
 import { distributedConfig, tempDir, uniqueQueue } from './helpers/distributed.js';
 import { startWorker, stopAllWorkers, WORKER_BIN } from './helpers/workers.js';
+import { CEILING_MS } from './helpers/ceilings.js';
 
 const PASSWORD = 's3cr3t-pass';
 const USER = 'alice';
@@ -55,7 +56,7 @@ beforeAll(async () => {
   );
   await new Promise<void>((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${out}`)), 15_000);
+    const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${out}`)), CEILING_MS.processStart);
     const onData = (d: Buffer): void => {
       out += d.toString();
       if (out.includes('Ready to accept connections')) {

@@ -29,7 +29,9 @@ const RUNS = 50;
 const COORDINATORS_AT_ONCE = 6;
 const WORKERS = 3;
 const CHURN_EVERY_MS = 2000;
-const SHORT_LEASES = { BATON_SLOT_LEASE_MS: '1500', BATON_SLOT_SWEEP_MS: '300', BATON_RUN_LEASE_MS: '1500' };
+// Short slot leases return a killed worker's slots quickly; the run lease stays at its default, so a
+// coordinator starved on a busy machine does not lose its run (adoption is tested elsewhere).
+const SHORT_LEASES = { BATON_SLOT_LEASE_MS: '1500', BATON_SLOT_SWEEP_MS: '300' };
 const FINAL_RUN_EVENTS = new Set(['RUN_SUCCESS', 'RUN_FAILURE', 'RUN_CANCELED']);
 const TERMINAL_STEP_EVENTS: Record<string, string> = { STEP_SUCCESS: 'SUCCESS', STEP_FAILURE: 'FAILURE', STEP_SKIPPED: 'SKIPPED' };
 

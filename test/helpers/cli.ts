@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ceiling } from './ceilings.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = path.join(ROOT, 'dist/cli/main.js');
@@ -28,7 +29,7 @@ export interface CliOptions {
   cwd?: string;
   /** Added to (over) the test process's environment. */
   env?: Record<string, string>;
-  /** Kills the child (SIGKILL) and rejects after this many ms. Default 30 s. */
+  /** Kills the child (SIGKILL) and rejects after this many ms (at least CEILING_MS.cli). */
   timeoutMs?: number;
   /** Sends `interruptSignal` after this many ms. */
   interruptAfterMs?: number;
@@ -48,7 +49,7 @@ export interface CliOptions {
 /** Runs `node dist/cli/main.js ...args`. Rejects only on timeout or if the CLI cannot start. */
 export function runCli(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first (npm test does)`);
-  const timeoutMs = options.timeoutMs ?? 30_000;
+  const timeoutMs = ceiling('cli', options.timeoutMs);
   const group = options.interruptGroup === true;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {

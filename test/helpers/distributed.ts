@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { stringify } from 'yaml';
+import { ceiling } from './ceilings.js';
 
 let queues = 0;
 
@@ -31,9 +32,9 @@ export function tempDir(): string {
   return mkdtempSync(path.join(tmpdir(), 'baton-test-'));
 }
 
-/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
+/** Polls `check` until it returns a value other than undefined, or fails past its ceiling (see ceilings.ts). */
+export async function waitFor<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs?: number): Promise<T> {
+  const deadline = Date.now() + ceiling('event', timeoutMs);
   for (;;) {
     const v = await check();
     if (v !== undefined) return v;
@@ -43,7 +44,7 @@ export async function waitFor<T>(what: string, check: () => T | undefined | Prom
 }
 
 /** Waits until some run on this Redis records `step` with `status` (the coordinator writes step states). */
-export async function waitForStepStatus(redisUrl: string, step: string, status: string, timeoutMs = 20_000): Promise<void> {
+export async function waitForStepStatus(redisUrl: string, step: string, status: string, timeoutMs?: number): Promise<void> {
   const probe = new Redis(redisUrl);
   try {
     await waitFor(`${step} to be ${status}`, async () => {

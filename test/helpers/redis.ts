@@ -9,6 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { CEILING_MS } from './ceilings.js';
 
 export interface TestRedis {
   url: string;
@@ -168,7 +169,7 @@ async function startLocal(options: TestRedisOptions): Promise<TestRedis> {
  * loading, unlike PING, so the data is there when this resolves).
  */
 async function waitUntilServing(port: number, proc: ChildProcess, output: () => string): Promise<void> {
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + CEILING_MS.processStart;
   while (Date.now() < deadline) {
     if (proc.exitCode !== null || proc.signalCode !== null) {
       throw new Error(`redis-server on port ${port} exited during startup:\n${output()}`);
@@ -176,7 +177,7 @@ async function waitUntilServing(port: number, proc: ChildProcess, output: () => 
     if (await probe(port, 'EXISTS baton:probe\r\n', /^:\d/)) return;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
-  throw new Error(`redis-server on port ${port} did not answer within 15 s:\n${output()}`);
+  throw new Error(`redis-server on port ${port} did not answer within ${CEILING_MS.processStart / 1000} s:\n${output()}`);
 }
 
 function probe(port: number, command: string, expected: RegExp): Promise<boolean> {

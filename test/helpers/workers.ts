@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT } from './cli.js';
+import { CEILING_MS } from './ceilings.js';
 
 export const WORKER_BIN = path.join(ROOT, 'dist/worker/main.js');
 
@@ -68,7 +69,7 @@ export async function startWorker(o: WorkerOptions): Promise<TestWorker> {
   started.add(worker);
   void exited.then(() => started.delete(worker));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker ${id} not ready after 20 s:\n${log}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`worker ${id} not ready after ${CEILING_MS.processStart / 1000} s:\n${log}`)), CEILING_MS.processStart);
     child.stderr?.on('data', (d: Buffer) => {
       log += d.toString();
       if (log.includes('"worker ready"')) {
