@@ -112,7 +112,7 @@ interface Summary {
 }
 
 describe('soak', () => {
-  it(`${RUNS} runs of a 20-step job with injected failures while workers are killed and replaced`, { timeout: 150_000 }, async () => {
+  it(`${RUNS} runs of a 20-step job with injected failures while workers are killed and replaced`, { timeout: 600_000 }, async () => {
     const started = Date.now();
     const queue = uniqueQueue();
     const soakLog = path.join(dir, 'attempts.jsonl');
