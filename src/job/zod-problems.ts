@@ -219,6 +219,22 @@ function allowedKeys(schema: Schema, path: readonly PathSeg[]): { keys: string[]
   return { keys: [...keys], ...(label ? { label } : {}) };
 }
 
+/** The schemas a value may be checked against: `schema` itself, or what it wraps. */
+export function schemasOf(schema: Schema): Schema[] {
+  return unwrap(schema);
+}
+
+/** The schemas `value[seg]` is checked against, for a value checked against `schemas`. */
+export function childSchemas(schemas: readonly Schema[], seg: PathSeg): Schema[] {
+  return schemas.flatMap((s) => child(s, seg)).flatMap((s) => unwrap(s));
+}
+
+/** The keys to choose one of, when one of `schemas` is a selector (`exactlyOneKey`). */
+export function choiceKeys(schemas: readonly Schema[]): string[] | undefined {
+  const s = schemas.find((x) => selectors.has(x));
+  return s ? Object.keys(defOf(s).shape as object) : undefined;
+}
+
 /**
  * "Exactly one key" problems of the selectors under `schema`, found by walking `value` along it.
  * Not a zod refinement: zod skips refinements of an object once a nested value has failed, and
