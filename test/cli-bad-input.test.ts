@@ -2,13 +2,13 @@
  * Every malformed file of test/fixtures/bad, through the built CLI: exit 2, the error code, the
  * README's message fragment right after the file name (with `:line:col` for YAML-located
  * problems), and no stack trace. Job files go through `coordinator validate`, run-config files
- * through `coordinator run --json` against the good job (so nothing may reach stdout). Files
+ * through `coordinator run --json` against the good job (so only an error object may reach stdout). Files
  * that cannot be committed (missing, a directory, over 64 MiB, Latin-1 run config) are made here.
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROOT, runCli, removeTempDirs, tempDir, type CliResult } from './helpers/cli.js';
+import { ROOT, parseErrorSummary, runCli, removeTempDirs, tempDir, type CliResult } from './helpers/cli.js';
 
 afterAll(removeTempDirs);
 
@@ -38,10 +38,10 @@ function readTable(): Row[] {
 const rows = readTable();
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-/** What every refusal looks like: exit 2, the code, `<file><fragment>`, no stack, nothing on stdout. */
+/** What every refusal looks like: exit 2, the code, `<file><fragment>`, no stack, one error object on stdout. */
 function expectRefused(r: CliResult, code: string, file: string, fragment: string): void {
   expect(r.code, why(r)).toBe(2);
-  expect(r.stdout, why(r)).toBe('');
+  expect(parseErrorSummary(r).error.code, why(r)).toBe(code); // --json: one error object, no run summary
   expect(r.stderr).toMatch(new RegExp(`^error: (invalid input|\\d+ problems in the input) \\[${code}\\]$`, 'm'));
   expect(r.stderr, why(r)).toContain(`${file}${fragment}`);
   if (/^:\d+:\d+/.test(fragment)) expect(r.stderr).toMatch(new RegExp(`${escape(file)}:\\d+:\\d+`));

@@ -97,13 +97,14 @@ function jobSources(job: JobDefinition): RunConfigSource[] {
 
 /**
  * Every problem of one layer on its own: its shape, its choices (exactly one executor...) and
- * its op names. `ops` undefined: op names are not checked.
+ * its op names. `ops` undefined: op names are not checked. `layer`: an empty choice
+ * (`execution: { config: {} }`) may be completed by another layer, and is checked once merged.
  */
-export function runConfigProblems(value: unknown, ops: ReadonlyMap<string, OpDefinition> | undefined): PathProblem[] {
+export function runConfigProblems(value: unknown, ops: ReadonlyMap<string, OpDefinition> | undefined, layer = false): PathProblem[] {
   const parsed = runConfigSchema.safeParse(value, { error: errorMap });
   return [
     ...(parsed.success ? [] : issuesToProblems(parsed.error.issues, value, runConfigSchema)),
-    ...selectorProblems(runConfigSchema, value),
+    ...selectorProblems(runConfigSchema, value, [], layer),
     ...(ops && isPlainMap(value) && isPlainMap(value.ops) ? opProblems(value.ops, ops) : []),
   ];
 }
@@ -116,13 +117,18 @@ interface SourcedProblem {
 
 function resolveSources(sources: readonly RunConfigSource[], job: JobDefinition): RunConfig {
   // Each layer is checked on its own, so a mistake in a section a later layer replaces still shows.
-  const problems: SourcedProblem[] = sources.flatMap((s, i) => runConfigProblems(s.value, job.ops).map((problem) => ({ i, problem })));
+  const layers = sources.length > 1;
+  const problems: SourcedProblem[] = sources.flatMap((s, i) => runConfigProblems(s.value, job.ops, layers).map((problem) => ({ i, problem })));
   const merged = sources.reduce<unknown>((acc, s) => mergeRunConfig(acc, s.value), {});
   const values = sources.map((s) => s.value);
   const fromMerged = (problem: PathProblem): SourcedProblem => ({ i: Math.max(0, sourceOf(values, problem.path)), problem });
   const parsed = runConfigSchema.safeParse(merged, { error: errorMap });
-  if (problems.length === 0 && !parsed.success) {
-    problems.push(...issuesToProblems(parsed.error.issues, merged, runConfigSchema).map(fromMerged));
+  if (problems.length === 0 && layers) {
+    const mergedProblems = [
+      ...(parsed.success ? [] : issuesToProblems(parsed.error.issues, merged, runConfigSchema)),
+      ...selectorProblems(runConfigSchema, merged),
+    ];
+    problems.push(...mergedProblems.map(fromMerged));
   }
   if (problems.length === 0 && parsed.success) {
     const redisProblem = envRedisProblem(parsed.data);

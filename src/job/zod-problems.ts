@@ -239,8 +239,9 @@ export function choiceKeys(schemas: readonly Schema[]): string[] | undefined {
  * "Exactly one key" problems of the selectors under `schema`, found by walking `value` along it.
  * Not a zod refinement: zod skips refinements of an object once a nested value has failed, and
  * `{ multiprocess: { max_concurrent: -1 }, in_process: {} }` has two problems worth reporting.
+ * `noneIsFine`: an empty selector is not a problem (a layer that another layer completes).
  */
-export function selectorProblems(schema: Schema, value: unknown, path: PathSeg[] = []): PathProblem[] {
+export function selectorProblems(schema: Schema, value: unknown, path: PathSeg[] = [], noneIsFine = false): PathProblem[] {
   const out: PathProblem[] = [];
   const schemas = unwrap(schema);
   for (const s of schemas) {
@@ -250,16 +251,16 @@ export function selectorProblems(schema: Schema, value: unknown, path: PathSeg[]
     const keys = Object.keys(value);
     const given = keys.filter((k) => allowed.includes(k));
     // No known key but unknown ones: the unknown-key problem already says it all.
-    if (given.length === 1 || (given.length === 0 && keys.length > 0)) continue;
+    if (given.length === 1 || (given.length === 0 && (keys.length > 0 || noneIsFine))) continue;
     const found = given.length === 0 ? 'none' : `${given.length}: ${given.join(', ')}`;
     const hint = given.length === 0 ? `choose one of: ${allowed.join(', ')}` : 'keep only one';
     out.push({ path, message: `expected exactly one ${label}, got ${found}`, hint });
   }
   const children = (seg: PathSeg) => schemas.flatMap((s) => child(s, seg));
   if (Array.isArray(value)) {
-    value.forEach((v, i) => children(i).forEach((c) => out.push(...selectorProblems(c, v, [...path, i]))));
+    value.forEach((v, i) => children(i).forEach((c) => out.push(...selectorProblems(c, v, [...path, i], noneIsFine))));
   } else if (isPlainMap(value)) {
-    for (const k of Object.keys(value)) children(k).forEach((c) => out.push(...selectorProblems(c, value[k], [...path, k])));
+    for (const k of Object.keys(value)) children(k).forEach((c) => out.push(...selectorProblems(c, value[k], [...path, k], noneIsFine)));
   }
   return out;
 }
