@@ -59,6 +59,34 @@ describe.concurrent('coordinator run with the job\'s own run config', () => {
   });
 });
 
+describe.concurrent('the example job carries its multiprocess settings', () => {
+  const example = 'examples/nightly_etl/job.yaml';
+
+  it('the README\'s first command needs no -c: multiprocess from the job file', async () => {
+    const r = await runCli(['run', example, '--json']);
+    expect(r.code, why(r)).toBe(0);
+    const summary = parseSummary(r);
+    expect(Object.values(summary.steps)).toEqual(Array(9).fill('SUCCESS'));
+    expect(r.stderr).toContain(`run ${summary.runId} SUCCESS`);
+  });
+
+  it('plan names the job file as the home of each setting; -c in-process.yaml replaces the executor', async () => {
+    const r = await runCli(['plan', example]);
+    expect(r.code, why(r)).toBe(0);
+    expect(r.stdout).toContain(
+      [
+        'job nightly_etl: 9 steps, executor multiprocess',
+        `executor multiprocess: from ${example}`,
+        `  max_concurrent: 4  (from ${example})`,
+        `  tag_concurrency_limits: [{"key":"database","value":"redshift","limit":2}]  (from ${example})`,
+        'steps:',
+      ].join('\n'),
+    );
+    const inProcess = await runCli(['plan', example, '-c', 'examples/nightly_etl/in-process.yaml', '--json']);
+    expect(JSON.parse(inProcess.stdout).runConfig.execution).toEqual({ config: { in_process: {} } });
+  });
+});
+
 describe.concurrent('coordinator plan and validate show the merged run config', () => {
   it('plan --json carries the merged config as runConfig: the -c executor replaced the job\'s', async () => {
     const own = await runCli(['plan', job('own-config.yaml'), '--json']);
