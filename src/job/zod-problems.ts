@@ -73,6 +73,11 @@ export function exactlyOneKey<T extends Schema>(schema: T, label: string): T {
   return schema;
 }
 
+/** Whether `schema` is a selector made by `exactlyOneKey`. */
+export function isChoice(schema: Schema): boolean {
+  return selectors.has(schema);
+}
+
 /** Extra data a custom issue (superRefine) may carry in `params`. */
 export interface CustomParams {
   hint?: string;
