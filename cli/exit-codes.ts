@@ -12,16 +12,19 @@ const INPUT_CODES: ReadonlySet<string> = new Set(['USAGE', 'REDIS_UNAVAILABLE', 
 export function errorJson(e: unknown): { error: { code: string; message: string; problems: Problem[] } } {
   if (e instanceof CommanderError) return { error: { code: 'USAGE', message: redactCredentials(e.message.replace(/^error: /, '')), problems: [] } };
   if (e instanceof BatonError) {
-    const problems = e instanceof InputError ? e.problems.map(redactProblem) : [];
+    const problems = e instanceof InputError ? redactProblems(e.problems) : [];
     return { error: { code: e.code, message: redactCredentials(e.message), problems } };
   }
   return { error: { code: 'INTERNAL', message: redactCredentials(e instanceof Error ? e.message : String(e)), problems: [] } };
 }
 
-function redactProblem(p: Problem): Problem {
-  const out: Problem = { ...p, message: redactCredentials(p.message) };
-  if (p.hint !== undefined) out.hint = redactCredentials(p.hint);
-  return out;
+/** Problems as `--json` shows them: any credentials in a message or hint hidden. */
+export function redactProblems(problems: readonly Problem[]): Problem[] {
+  return problems.map((p) => {
+    const out: Problem = { ...p, message: redactCredentials(p.message) };
+    if (p.hint !== undefined) out.hint = redactCredentials(p.hint);
+    return out;
+  });
 }
 
 /** Prints an error for a person and returns the exit code it maps to. */

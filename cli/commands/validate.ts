@@ -6,7 +6,7 @@ import { InputError, type Problem } from '../../src/errors.js';
 import { loadJob } from '../../src/job/load-job.js';
 import { loadRunConfig } from '../../src/job/run-config.js';
 import { verifyJobOps } from '../../src/run/execute-job.js';
-import { errorJson } from '../exit-codes.js';
+import { redactProblems } from '../exit-codes.js';
 import { collect } from '../options.js';
 
 interface ValidateFlags {
@@ -47,8 +47,7 @@ export function registerValidate(program: Command): void {
       if (flags.json) {
         const ok = code === undefined;
         const shown = runConfig ? redactRunConfig(runConfig.raw) : null;
-        const listed = code ? errorJson(new InputError(code, problems)).error.problems : [];
-        process.stdout.write(`${JSON.stringify({ ok, runConfig: shown, problems: listed })}\n`);
+        process.stdout.write(`${JSON.stringify({ ok, runConfig: shown, problems: redactProblems(problems) })}\n`);
       }
       if (code) throw new InputError(code, problems);
       if (flags.json || !job) return;
