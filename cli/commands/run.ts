@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { Redis } from 'ioredis';
 import { BatonError } from '../../src/errors.js';
@@ -10,6 +11,7 @@ import { collect, parseTags } from '../options.js';
 
 interface RunFlags extends CommonInput {
   tag: string[];
+  storage?: string;
   json?: boolean;
   detach?: boolean;
   runId?: string;
@@ -25,6 +27,7 @@ export function registerRun(program: Command): void {
     .option('-c, --config <file>', 'run config YAML (repeatable; deep-merged in order)', collect, [])
     .option('--tag <key=value>', 'run tag (repeatable)', collect, [])
     .option('--json', 'print one JSON summary object on stdout; logs go to stderr')
+    .option('--storage <dir>', 'local executors: record the run under this directory (default $BATON_HOME), for runs, status, logs and cancel')
     .option('--detach', 'distributed executor: start the run in the background and print its id at once')
     .option('--run-id <id>', 'use this run id (letters, digits, "-" and "_")', (v: string) => {
       if (!/^[A-Za-z0-9_-]{1,100}$/.test(v)) throw new InvalidArgumentError('expected letters, digits, "-" and "_"');
@@ -38,6 +41,16 @@ export function registerRun(program: Command): void {
 async function runCommand(jobPath: string, flags: RunFlags): Promise<number> {
   const tags = parseTags(flags.tag);
   const { job, plan, runConfig } = await loadInputs(jobPath, flags);
+  const storageDir = flags.storage ?? process.env.BATON_HOME;
+  if (storageDir && runConfig.executor.kind !== 'distributed') {
+    // Recorded like a run launched through a local instance, so other commands see it.
+    const { runRecordedLocally } = await import('../../src/instance/local/record-run.js');
+    const select = [...(flags.select ?? []), ...(flags.opSelection ?? [])];
+    const meta = { runId: flags.runId ?? randomUUID(), tags: { ...job.tags, ...tags }, selection: select.length > 0 ? select : null };
+    return driveWithProgress(plan.steps.length, flags.json, (signal, onEvent) =>
+      runRecordedLocally(resolve(storageDir), job, { plan, runConfig }, { ...meta, signal, onEvent }),
+    );
+  }
   return driveWithProgress(plan.steps.length, flags.json, (signal, onEvent) =>
     executeJob(job, {
       prepared: { plan, runConfig },

@@ -54,6 +54,7 @@ export async function openRedisInstance(url: string): Promise<Instance> {
   const backend: InstanceBackend = {
     kind: 'redis',
     storage,
+    where: 'this Redis (check --redis and the run id)',
 
     runConfigFor(raw: JsonObject) {
       const config = (raw.execution as { config?: JsonObject } | undefined)?.config ?? {};
@@ -94,7 +95,7 @@ export async function openRedisInstance(url: string): Promise<Instance> {
     },
 
     async cancelElsewhere(run) {
-      return (await cancelRun(run.row.runId, { redisUrl: url })).status;
+      return cancelRun(run.row.runId, { redisUrl: url });
     },
 
     async resume(run, options) {
