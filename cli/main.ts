@@ -9,7 +9,7 @@ import { registerRuns } from './commands/runs.js';
 import { registerServe } from './commands/serve.js';
 import { registerStatus } from './commands/status.js';
 import { registerValidate } from './commands/validate.js';
-import { reportError } from './exit-codes.js';
+import { reportError } from '../common/exit-codes.js';
 
 // `coordinator logs ... | head`: a closed pipe ends the command quietly.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { driveWithProgress } from '../drive.js';
 import { STORAGE_OPTION, withInstance } from '../instance-option.js';
-import { collect } from '../options.js';
+import { collect } from '../../common/options.js';
 import { getRunOrFail, REDIS_OPTION, redisUrlOf, withRunStore } from '../redis-option.js';
 
 /** Steps in the stored plan, for the progress display. */

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadInputs, type CommonInput } from '../load-inputs.js';
-import { collect } from '../options.js';
+import { collect } from '../../common/options.js';
 
 export function registerPlan(program: Command): void {
   program

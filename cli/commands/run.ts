@@ -7,7 +7,7 @@ import { BatonError } from '../../src/errors.js';
 import { executeJob } from '../../src/run/execute-job.js';
 import { driveWithProgress } from '../drive.js';
 import { loadInputs, type CommonInput } from '../load-inputs.js';
-import { collect, parseTags } from '../options.js';
+import { collect, parseTags } from '../../common/options.js';
 
 interface RunFlags extends CommonInput {
   tag: string[];

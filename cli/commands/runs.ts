@@ -3,7 +3,7 @@ import { RUN_STATUSES, TERMINAL_RUN_STATUSES } from '../../src/core/status.js';
 import type { RunStatus } from '../../src/core/types.js';
 import type { Instance, RunSummary, RunsFilter } from '../../src/instance/types.js';
 import { STORAGE_OPTION, withInstance } from '../instance-option.js';
-import { collect, parseTags } from '../options.js';
+import { collect, parseTags } from '../../common/options.js';
 import { REDIS_OPTION } from '../redis-option.js';
 
 interface RunsFlags {

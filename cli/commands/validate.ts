@@ -4,7 +4,7 @@ import { loadJob } from '../../src/job/load-job.js';
 import { loadRunConfig } from '../../src/job/run-config.js';
 import { buildPlan } from '../../src/core/plan.js';
 import { verifyJobOps } from '../../src/run/execute-job.js';
-import { collect } from '../options.js';
+import { collect } from '../../common/options.js';
 
 export function registerValidate(program: Command): void {
   program
