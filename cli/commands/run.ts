@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
-import type { Redis } from 'ioredis';
 import { BatonError } from '../../src/errors.js';
 import { executeJob } from '../../src/run/execute-job.js';
 import { driveWithProgress } from '../drive.js';
@@ -75,14 +74,17 @@ async function detach(jobPath: string, flags: RunFlags): Promise<number> {
   }
   const runId = flags.runId ?? randomUUID();
   const { createRedis } = await import('../../src/distributed/connection.js');
-  const { runKeys } = await import('../../src/distributed/keys.js');
+  const { createRunStore } = await import('../../src/distributed/run-store.js');
   const redis = createRedis(ex.redisUrl);
   redis.on('error', () => {});
+  const store = createRunStore(redis);
+  const recorded = async (): Promise<boolean> => (await store.getRun(runId)) !== null;
   let pid: number | undefined;
   try {
-    if ((await redis.exists(runKeys(runId).record)) === 1) throw new BatonError('RUN_BUSY', `run id "${runId}" is already taken by another run`);
-    pid = await startDetached(runId, runKeys(runId).record, redis);
+    if (await recorded()) throw new BatonError('RUN_BUSY', `run id "${runId}" is already taken by another run`);
+    pid = await startDetached(runId, recorded);
   } finally {
+    await store.close();
     await redis.quit().catch(() => {});
   }
   process.stdout.write(flags.json ? `${JSON.stringify({ runId, pid })}\n` : `${runId}\n`);
@@ -90,7 +92,7 @@ async function detach(jobPath: string, flags: RunFlags): Promise<number> {
 }
 
 /** Hands the run to a background coordinator process; returns once the run is recorded in Redis. */
-async function startDetached(runId: string, recordKey: string, redis: Redis): Promise<number | undefined> {
+async function startDetached(runId: string, recorded: () => Promise<boolean>): Promise<number | undefined> {
   const argv = process.argv.slice(2).filter((a) => a !== '--detach' && a !== '--json');
   const withId = argv.includes('--run-id') ? argv : [...argv, '--run-id', runId];
   const child = spawn(process.execPath, [process.argv[1] as string, ...withId], {
@@ -99,7 +101,7 @@ async function startDetached(runId: string, recordKey: string, redis: Redis): Pr
   });
   child.unref();
   const deadline = Date.now() + 30_000;
-  while ((await redis.exists(recordKey)) === 0) {
+  while (!(await recorded())) {
     if (child.exitCode !== null) throw new BatonError('USAGE', `the background coordinator exited (${child.exitCode}) before recording run ${runId}`);
     if (Date.now() > deadline) throw new BatonError('REDIS_UNAVAILABLE', `run ${runId} was not recorded within 30 s`);
     await new Promise((r) => setTimeout(r, 50));
