@@ -101,6 +101,9 @@ export function createInstance(backend: InstanceBackend): Instance {
     },
 
     async getRuns(filter = {}) {
+      if (filter.limit !== undefined && !(Number.isSafeInteger(filter.limit) && filter.limit > 0)) {
+        throw new BatonError('USAGE', `getRuns limit must be a positive integer, got ${String(filter.limit)}`);
+      }
       const { rows, cursor } = await storage.getRuns({ ...filter, limit: filter.limit ?? DEFAULT_PAGE });
       const counts = await storage.stepCounts(rows.map((r) => r.runId));
       return { runs: rows.map((r, i) => toSummary(r, counts[i] ?? {})), cursor };
