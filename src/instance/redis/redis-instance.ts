@@ -142,7 +142,8 @@ export async function openRedisInstance(url: string): Promise<Instance> {
       delete: (spec) => deleteLimit(redis, spec),
     },
 
-    // The worker registry is issue 11's (built in parallel); until it lands there is nothing to read.
+    // The worker registry is issue 11's (src/distributed/worker-registry.ts on its branch, not yet
+    // merged here). Once merged: list: async () => (await listWorkers(redis)).map(({ heartbeatMs: _, ...w }) => w)
     workers: { list: async () => [] },
 
     async close() {
