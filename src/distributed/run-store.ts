@@ -9,7 +9,8 @@ import type {
 } from '../core/types.js';
 import { BatonError } from '../errors.js';
 import { DEFAULT_PREFIX, runKeys, runsIndexKey } from './keys.js';
-import { keyCount, loadScript } from './lua-loader.js';
+import { scriptCommand } from './lua-loader.js';
+import { indexRun, indexRunStatus, unindexRun } from './run-index.js';
 
 export interface RunRecord {
   runId: string;
@@ -24,6 +25,10 @@ export interface RunRecord {
   runConfig: JsonObject;
   queue: string;
   parentRunId?: string;
+  /** ISO-8601, when the run was recorded. Absent in records older than the runs API: `startedAt` then. */
+  createdAt?: string;
+  /** The op selection it was launched with; null or absent: every op. */
+  selection?: string[] | null;
 }
 
 export interface StepState {
@@ -173,13 +178,8 @@ export function createRunStore(
     return reply as string;
   };
 
-  /** EVALSHA through ioredis' script cache (EVAL after a flush); ordered like any plain command. */
-  const script = (file: string, keys: string[], args: Array<string | number>): Promise<unknown> => {
-    const name = `baton_${file.replace(/-/g, '_')}`;
-    const commands = redis as unknown as Record<string, (...a: Array<string | number>) => Promise<unknown>>;
-    if (!commands[name]) redis.defineCommand(name, { numberOfKeys: keyCount(file), lua: loadScript(file) });
-    return (commands[name] as (...a: Array<string | number>) => Promise<unknown>).call(redis, ...keys, ...args);
-  };
+  /** Through the Lua gateway: EVALSHA, ordered like any plain command. */
+  const script = (file: string, keys: string[], args: Array<string | number>): Promise<unknown> => scriptCommand(redis, file)(...keys, ...args);
 
   return {
     async createRun(record, plan) {
@@ -195,6 +195,9 @@ export function createRunStore(
       }
       multi.zadd(runsIndexKey(prefix), startScore(record), record.runId);
       await execMulti(multi);
+      const createdMs = Date.parse(record.createdAt ?? record.startedAt);
+      const indexed = { runId: record.runId, job: record.job, tags: record.tags, status: record.status };
+      await indexRun(redis, { ...indexed, createdMs: Number.isNaN(createdMs) ? Date.now() : createdMs }, prefix);
     },
 
     async getRun(runId) {
@@ -225,7 +228,9 @@ export function createRunStore(
       const found = await script(SET_RUN_STATUS, keys, [status, endedAt ?? '', retentionSeconds ?? 0, driver]);
       if (found === 0) throw new BatonError('RUN_NOT_FOUND', `run "${runId}" not found`);
       if (found === -2) throw leaseLost(runId);
-      return found === 1;
+      if (found !== 1) return false;
+      await indexRunStatus(redis, runId, status, prefix);
+      return true;
     },
 
     async setStepState(runId, stepKey, state) {
@@ -335,6 +340,7 @@ export function createRunStore(
 
     async deleteRun(runId) {
       await redis.multi().del(...Object.values(runKeys(runId, prefix))).zrem(runsIndexKey(prefix), runId).exec();
+      await unindexRun(redis, runId, prefix);
     },
 
     async close() {
@@ -372,12 +378,14 @@ function encodeRecord(record: RunRecord): Record<string, string> {
     runConfig: JSON.stringify(record.runConfig),
     queue: record.queue,
   };
+  if (record.createdAt !== undefined) fields.createdAt = record.createdAt;
+  if (record.selection) fields.selection = JSON.stringify(record.selection);
   if (record.endedAt !== undefined) fields.endedAt = record.endedAt;
   if (record.parentRunId !== undefined) fields.parentRunId = record.parentRunId;
   return fields;
 }
 
-function decodeRecord(h: Record<string, string>): RunRecord {
+export function decodeRecord(h: Record<string, string>): RunRecord {
   const record: RunRecord = {
     runId: h.runId ?? '',
     job: h.job ?? '',
@@ -391,6 +399,8 @@ function decodeRecord(h: Record<string, string>): RunRecord {
   };
   if (h.endedAt !== undefined) record.endedAt = h.endedAt;
   if (h.parentRunId !== undefined) record.parentRunId = h.parentRunId;
+  if (h.createdAt !== undefined) record.createdAt = h.createdAt;
+  if (h.selection !== undefined) record.selection = JSON.parse(h.selection) as string[];
   return record;
 }
 
