@@ -111,7 +111,8 @@ describe('run --detach', () => {
     const queue = uniqueQueue();
     const r = await runCli(['run', DIAMOND, '-s', 'nope', '-c', distributedConfig(redis.url, queue), '--detach', '--json'], { env: env() });
     expect(r.code, why(r)).toBe(2);
-    expect(r.stdout).toBe('');
+    // The one --json object of a refused input: the error, nothing started.
+    expect(JSON.parse(r.stdout)).toMatchObject({ error: { code: 'SELECTION_INVALID' } });
     expect(await batonKeys()).toEqual(before);
     expect(await probe.keys(`*${queue}*`)).toEqual([]);
   });
@@ -192,7 +193,7 @@ describe('runs, retention, prune and run ids', () => {
     const eventsBefore = await probe.xlen(runKeys(ids.first).events);
     const r = await runCli(['run', DIAMOND, '-c', cfg, '--json', '--run-id', ids.first], { env: env() });
     expect(r.code, why(r)).toBe(2);
-    expect(r.stdout).toBe('');
+    expect(JSON.parse(r.stdout)).toMatchObject({ error: { code: 'RUN_BUSY' } });
     expect(r.stderr).toContain('RUN_BUSY');
     expect(await probe.hget(runKeys(ids.first).record, 'status')).toBe('SUCCESS');
     expect(await probe.xlen(runKeys(ids.first).events)).toBe(eventsBefore);
@@ -212,10 +213,10 @@ describe('runs, retention, prune and run ids', () => {
     const queue = uniqueQueue();
     const cfg = distributedConfig(redis.url, queue);
     const r = await runCli(['run', DIAMOND, '-c', cfg, '--detach', '--json', '--run-id', ids.second], { env: env() });
-    const out = r.stdout ? (JSON.parse(r.stdout) as { pid?: number }) : {};
+    const out = r.stdout ? (JSON.parse(r.stdout) as { pid?: number; error?: { code: string } }) : {};
     if (typeof out.pid === 'number') detachedPids.push(out.pid);
     expect(r.code, why(r)).toBe(2);
-    expect(r.stdout).toBe('');
+    expect(out).toEqual({ error: expect.objectContaining({ code: 'RUN_BUSY' }) });
     expect(await probe.hget(runKeys(ids.second).record, 'status')).toBe('SUCCESS');
   });
 
