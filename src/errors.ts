@@ -18,6 +18,10 @@ export type ErrorCode =
   | 'COMMAND_FAILED'
   | 'STEP_CANCELED'
   | 'STEP_LOST'
+  /** The step process running the step exited, was killed, or broke (unhandled rejection). */
+  | 'STEP_PROCESS_DIED'
+  /** The step ran longer than its op's timeout_seconds. */
+  | 'STEP_TIMEOUT'
   | 'SLOT_LOST'
   | 'JOB_UNKNOWN'
   | 'JOB_HASH_MISMATCH'

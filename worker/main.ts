@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 import { availableParallelism } from 'node:os';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { reportError } from '../cli/exit-codes.js';
 import { collect, jobPathsOf, positive } from '../cli/options.js';
 import { assertRedisReachable, redactRedisUrl } from '../src/distributed/connection.js';
 import { loadJobRegistry } from '../src/distributed/job-registry.js';
+import { stepLogLines } from '../src/distributed/step-log.js';
 import { startStepWorker, WORKER_DEFAULTS } from '../src/distributed/step-worker.js';
+import { observedRunner } from '../src/executors/observed-runner.js';
+import { createStepPool, inlineRunner, ISOLATIONS, type Isolation, type StepPool } from '../src/executors/step-pool.js';
 import { createProcessLogger } from '../src/logger.js';
 
 const program = new Command('worker')
@@ -18,6 +21,12 @@ const program = new Command('worker')
   .option('--stalled-interval <ms>', `how often stalled steps are looked for (default ${WORKER_DEFAULTS.stalledIntervalMs})`, positive('--stalled-interval'))
   .option('--grace <ms>', `on SIGTERM/SIGINT, how long running steps may finish before they are re-queued (default ${WORKER_DEFAULTS.graceMs})`, positive('--grace'))
   .option('--id <name>', 'worker name in events and logs (default host:pid)')
+  .addOption(
+    new Option('--isolation <mode>', 'process: steps run in a pool of step processes, so an op cannot take the worker down; none: inside the worker (trusted, light ops)')
+      .choices(ISOLATIONS)
+      .default('process'),
+  )
+  .option('--max-steps-per-process <n>', 'recycle a step process after this many steps (default: never)', positive('--max-steps-per-process'))
   .exitOverride();
 
 interface WorkerFlags {
@@ -29,6 +38,8 @@ interface WorkerFlags {
   stalledInterval?: number;
   grace?: number;
   id?: string;
+  isolation: Isolation;
+  maxStepsPerProcess?: number;
 }
 
 try {
@@ -41,12 +52,26 @@ try {
   const jobs = await loadJobRegistry(jobPaths);
   await assertRedisReachable(redisUrl); // a wrong URL or password: exit 2 now, not retry forever
   logger.info({ redis: redactRedisUrl(redisUrl), cpus: availableParallelism() }, `loaded ${jobs.size} job(s)`);
+  const concurrency = f.concurrency ?? WORKER_DEFAULTS.concurrency;
+  const pool: StepPool | undefined =
+    f.isolation === 'process'
+      ? createStepPool({
+          max: concurrency,
+          ...(f.maxStepsPerProcess ? { maxStepsPerProcess: f.maxStepsPerProcess } : {}),
+          onEvent: (e) => {
+            if (e.type === 'died') logger.warn({ pid: e.pid, step: e.stepKey }, `step process ${e.pid} ${e.how}: replacing it`);
+            else if (e.type === 'recycled') logger.info({ pid: e.pid }, `step process ${e.pid} recycled after ${e.steps} steps`);
+            else logger.debug({ pid: e.pid }, 'step process started');
+          },
+        })
+      : undefined;
   const worker = await startStepWorker({
+    runner: observedRunner(pool?.run ?? inlineRunner, [stepLogLines(logger)]),
     redisUrl,
     queue: f.queue,
     jobs,
     logger,
-    ...(f.concurrency ? { concurrency: f.concurrency } : {}),
+    concurrency,
     ...(f.lockDuration ? { lockDurationMs: f.lockDuration } : {}),
     ...(f.stalledInterval ? { stalledIntervalMs: f.stalledInterval } : {}),
     ...(f.grace ? { graceMs: f.grace } : {}),
@@ -60,13 +85,16 @@ try {
     }
     stopping = true;
     logger.info({ signal }, 'stopping: no new steps; running steps may finish');
-    worker.close().then(
-      () => process.exit(0),
-      (e: unknown) => {
-        logger.error({ err: String(e) }, 'error while stopping');
-        process.exit(1);
-      },
-    );
+    worker
+      .close()
+      .then(() => pool?.close())
+      .then(
+        () => process.exit(0),
+        (e: unknown) => {
+          logger.error({ err: String(e) }, 'error while stopping');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
