@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Json, JobDefinition, RunEvent, SerializedError, StepOutcome } from '../core/types.js';
 import { BatonError } from '../errors.js';
 import { runOp } from '../executors/run-op.js';
+import type { StepRunner } from '../executors/step-pool.js';
 import { serializeError } from '../executors/serialize-error.js';
 import { createRedis } from './connection.js';
 import { createOutputStore, type OutputStore } from './output-store.js';
@@ -26,6 +27,8 @@ export interface StepWorkerOptions {
   graceMs?: number;
   prefix?: string;
   id?: string;
+  /** Where an attempt's op runs (a pool of step processes); in this process if unset. */
+  runner?: StepRunner;
 }
 
 /** What an attempt's event says; the run, step, attempt and time are filled in. */
@@ -133,7 +136,7 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
         startTimer = setTimeout(() => quiet(sendStart()), START_WRITE_DELAY_MS);
       }
       const outputs = outputStoreFor(d);
-      const { outcome, json } = await runAttempt(o.jobs, id, d, entry.controller.signal, outputs, semaphore, (e) => quiet(emit(e)));
+      const { outcome, json } = await runAttempt(o.runner ?? runOp, o.jobs, id, d, entry.controller.signal, outputs, semaphore, (e) => quiet(emit(e)));
       if (entry.requeue) {
         // Shutting down: hand the step back to the queue for another worker instead of failing it.
         await job.moveToWait(token);
@@ -232,6 +235,7 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
 
 /** One attempt: check the job is ours and unchanged, gather inputs, run the op, store the output. */
 async function runAttempt(
+  runner: StepRunner,
   jobs: ReadonlyMap<string, JobDefinition>,
   workerId: string,
   d: StepJobData,
@@ -272,7 +276,7 @@ async function runAttempt(
       tags: d.tags,
       inputs,
     };
-    const outcome = await runOp(op.impl, job.baseDir, request, {
+    const outcome = await runner(op.impl, job.baseDir, request, {
       signal,
       onLog: (r) => emit({ type: 'LOG', level: r.level, message: r.msg, ...(r.fields ? { fields: r.fields } : {}) }),
     });
