@@ -9,6 +9,7 @@ import { registerRuns } from './commands/runs.js';
 import { registerServe } from './commands/serve.js';
 import { registerStatus } from './commands/status.js';
 import { registerValidate } from './commands/validate.js';
+import { registerWorkers } from './commands/workers.js';
 import { reportError } from './exit-codes.js';
 
 // `coordinator logs ... | head`: a closed pipe ends the command quietly.
@@ -31,6 +32,7 @@ registerRuns(program);
 registerOperate(program);
 registerLimits(program);
 registerServe(program);
+registerWorkers(program);
 
 try {
   await program.parseAsync(process.argv);

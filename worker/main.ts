@@ -5,11 +5,11 @@ import { reportError } from '../cli/exit-codes.js';
 import { collect, jobPathsOf, positive } from '../cli/options.js';
 import { assertRedisReachable, redactRedisUrl } from '../src/distributed/connection.js';
 import { loadJobRegistry } from '../src/distributed/job-registry.js';
-import { stepLogLines } from '../src/distributed/step-log.js';
-import { startStepWorker, WORKER_DEFAULTS } from '../src/distributed/step-worker.js';
-import { observedRunner } from '../src/executors/observed-runner.js';
-import { createStepPool, inlineRunner, ISOLATIONS, type Isolation, type StepPool } from '../src/executors/step-pool.js';
+import { WORKER_DEFAULTS } from '../src/distributed/step-worker.js';
+import { DEFAULT_HEARTBEAT_MS } from '../src/distributed/worker-registry.js';
+import { ISOLATIONS, type Isolation } from '../src/executors/step-pool.js';
 import { createProcessLogger } from '../src/logger.js';
+import { startWorkerProcess } from './start.js';
 
 const program = new Command('worker')
   .description('take steps from a baton queue and run the ops of the jobs given with --jobs')
@@ -27,6 +27,7 @@ const program = new Command('worker')
       .default('process'),
   )
   .option('--max-steps-per-process <n>', 'recycle a step process after this many steps (default: never)', positive('--max-steps-per-process'))
+  .option('--heartbeat <ms>', `how often this worker renews its entry in the worker registry; it drops out 3 heartbeats after its last (default ${DEFAULT_HEARTBEAT_MS})`, positive('--heartbeat'))
   .exitOverride();
 
 interface WorkerFlags {
@@ -40,6 +41,7 @@ interface WorkerFlags {
   id?: string;
   isolation: Isolation;
   maxStepsPerProcess?: number;
+  heartbeat?: number;
 }
 
 try {
@@ -52,26 +54,16 @@ try {
   const jobs = await loadJobRegistry(jobPaths);
   await assertRedisReachable(redisUrl); // a wrong URL or password: exit 2 now, not retry forever
   logger.info({ redis: redactRedisUrl(redisUrl), cpus: availableParallelism() }, `loaded ${jobs.size} job(s)`);
-  const concurrency = f.concurrency ?? WORKER_DEFAULTS.concurrency;
-  const pool: StepPool | undefined =
-    f.isolation === 'process'
-      ? createStepPool({
-          max: concurrency,
-          ...(f.maxStepsPerProcess ? { maxStepsPerProcess: f.maxStepsPerProcess } : {}),
-          onEvent: (e) => {
-            if (e.type === 'died') logger.warn({ pid: e.pid, step: e.stepKey }, `step process ${e.pid} ${e.how}: replacing it`);
-            else if (e.type === 'recycled') logger.info({ pid: e.pid }, `step process ${e.pid} recycled after ${e.steps} steps`);
-            else logger.debug({ pid: e.pid }, 'step process started');
-          },
-        })
-      : undefined;
-  const worker = await startStepWorker({
-    runner: observedRunner(pool?.run ?? inlineRunner, [stepLogLines(logger)]),
+  const worker = await startWorkerProcess({
     redisUrl,
     queue: f.queue,
     jobs,
+    loadErrors: [],
     logger,
-    concurrency,
+    concurrency: f.concurrency ?? WORKER_DEFAULTS.concurrency,
+    isolation: f.isolation,
+    ...(f.maxStepsPerProcess ? { maxStepsPerProcess: f.maxStepsPerProcess } : {}),
+    ...(f.heartbeat ? { heartbeatMs: f.heartbeat } : {}),
     ...(f.lockDuration ? { lockDurationMs: f.lockDuration } : {}),
     ...(f.stalledInterval ? { stalledIntervalMs: f.stalledInterval } : {}),
     ...(f.grace ? { graceMs: f.grace } : {}),
@@ -87,7 +79,6 @@ try {
     logger.info({ signal }, 'stopping: no new steps; running steps may finish');
     worker
       .close()
-      .then(() => pool?.close())
       .then(
         () => process.exit(0),
         (e: unknown) => {

@@ -191,6 +191,11 @@ export function createStepPool(o: StepPoolOptions): StepPool {
     } catch (err) {
       return failure('STEP_PROCESS_DIED', `could not start a step process: ${err instanceof Error ? err.message : String(err)}`);
     }
+    if (hooks.signal.aborted) {
+      // Canceled while a process was starting for it: the process serves the next step.
+      offer(proc);
+      return canceled(request);
+    }
     const id = ++nextId;
     proc.steps += 1;
     proc.stderr = '';
