@@ -1,7 +1,11 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseSummary, ROOT, runCli } from './helpers/cli.js';
-import { distributedConfig, uniqueQueue } from './helpers/distributed.js';
+import { failedQueueJobReason } from '../src/distributed/poison.js';
+import { distributedConfig, tempDir, uniqueQueue } from './helpers/distributed.js';
 import { startTestRedis, type TestRedis } from './helpers/redis.js';
 import { startWorkers, stopAllWorkers, type TestWorker } from './helpers/workers.js';
 
@@ -75,4 +79,33 @@ describe('a worker survives its ops (process isolation)', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(worker?.logs()).toMatch(new RegExp(`step ok succeeded in [\\d.]+ s on process ${worker?.pid}`));
   });
+
+  it('a poison step that kills every worker running it fails after 3 deliveries; nothing hangs', async () => {
+    const queue = uniqueQueue();
+    const dir = tempDir();
+    // Four workers: three die, and the survivor's stalled-step check fails the step (a dead
+    // worker checks nothing; in production a supervisor restarts workers).
+    const workers = await startWorkers(4, { redisUrl: redis.url, jobs: [JOB], queue, concurrency: 1, lockDurationMs: 1000, stalledIntervalMs: 1000 });
+    const cfg = distributedConfig(redis.url, queue, { ops: { poison: { config: { dir } } } });
+    const r = await runCli(['run', JOB, '-s', 'poison', '-c', cfg, '--json'], { env: { REDIS_URL: redis.url }, timeoutMs: 120_000 });
+    expect(r.code, r.stderr).toBe(1);
+    const summary = parseSummary(r);
+    expect(summary).toMatchObject({ status: 'FAILURE', steps: { poison: 'FAILURE' } });
+    const deliveries = readFileSync(path.join(dir, 'deliveries'), 'utf8').trim().split('\n').map(Number);
+    expect(deliveries).toHaveLength(3);
+    expect(new Set(deliveries).size).toBe(3);
+    const dead = workers.filter((w) => deliveries.includes(w.pid));
+    expect(await Promise.all(dead.map((w) => w.exited))).toEqual(['SIGKILL', 'SIGKILL', 'SIGKILL']);
+    expect(workers.filter(alive)).toHaveLength(1);
+    // What the coordinator is to say about it (see failedQueueJobReason).
+    const conn = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const q = new Queue(queue, { connection: conn });
+    try {
+      const [failed] = await q.getJobs(['failed']);
+      expect(failed && failedQueueJobReason(failed)).toMatch(/^the worker running it died 3 times: /);
+    } finally {
+      await q.close();
+      conn.disconnect();
+    }
+  }, 150_000);
 });

@@ -6,6 +6,7 @@ import { collect, jobPathsOf, positive } from '../cli/options.js';
 import { assertRedisReachable, redactRedisUrl } from '../src/distributed/connection.js';
 import { loadJobRegistry } from '../src/distributed/job-registry.js';
 import { WORKER_DEFAULTS } from '../src/distributed/step-worker.js';
+import { DEFAULT_MAX_DELIVERIES } from '../src/distributed/poison.js';
 import { DEFAULT_HEARTBEAT_MS } from '../src/distributed/worker-registry.js';
 import { ISOLATIONS, type Isolation } from '../src/executors/step-pool.js';
 import { createProcessLogger } from '../src/logger.js';
@@ -27,6 +28,7 @@ const program = new Command('worker')
       .default('process'),
   )
   .option('--max-steps-per-process <n>', 'recycle a step process after this many steps (default: never)', positive('--max-steps-per-process'))
+  .option('--max-deliveries <n>', `a step whose workers all died this many times fails (a poison step; default ${DEFAULT_MAX_DELIVERIES})`, positive('--max-deliveries'))
   .option('--heartbeat <ms>', `how often this worker renews its entry in the worker registry; it drops out 3 heartbeats after its last (default ${DEFAULT_HEARTBEAT_MS})`, positive('--heartbeat'))
   .exitOverride();
 
@@ -42,6 +44,7 @@ interface WorkerFlags {
   isolation: Isolation;
   maxStepsPerProcess?: number;
   heartbeat?: number;
+  maxDeliveries?: number;
 }
 
 try {
@@ -64,6 +67,7 @@ try {
     isolation: f.isolation,
     ...(f.maxStepsPerProcess ? { maxStepsPerProcess: f.maxStepsPerProcess } : {}),
     ...(f.heartbeat ? { heartbeatMs: f.heartbeat } : {}),
+    ...(f.maxDeliveries ? { maxDeliveries: f.maxDeliveries } : {}),
     ...(f.lockDuration ? { lockDurationMs: f.lockDuration } : {}),
     ...(f.stalledInterval ? { stalledIntervalMs: f.stalledInterval } : {}),
     ...(f.grace ? { graceMs: f.grace } : {}),

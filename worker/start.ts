@@ -24,6 +24,7 @@ export interface WorkerProcessOptions {
   isolation: Isolation;
   maxStepsPerProcess?: number;
   heartbeatMs?: number;
+  maxDeliveries?: number;
   lockDurationMs?: number;
   stalledIntervalMs?: number;
   graceMs?: number;
@@ -84,6 +85,7 @@ export async function startWorkerProcess(o: WorkerProcessOptions): Promise<Worke
     ...(o.lockDurationMs ? { lockDurationMs: o.lockDurationMs } : {}),
     ...(o.stalledIntervalMs ? { stalledIntervalMs: o.stalledIntervalMs } : {}),
     ...(o.graceMs ? { graceMs: o.graceMs } : {}),
+    ...(o.maxDeliveries ? { maxDeliveries: o.maxDeliveries } : {}),
   });
   await heartbeat.start();
   return {
