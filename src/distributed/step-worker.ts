@@ -8,6 +8,7 @@ import type { StepRunner } from '../executors/step-pool.js';
 import { serializeError } from '../executors/serialize-error.js';
 import { createRedis } from './connection.js';
 import { createOutputStore, type OutputStore } from './output-store.js';
+import { DEFAULT_MAX_DELIVERIES, maxStalledCountFor } from './poison.js';
 import { createRunStore } from './run-store.js';
 import { createSemaphore, type Semaphore } from './semaphore/semaphore.js';
 import { addStepJobs, cancelChannel, QUEUE_JOB_RETENTION, type CancelMessage, type StepJobData, type StepQueueJob } from './step-message.js';
@@ -27,6 +28,8 @@ export interface StepWorkerOptions {
   graceMs?: number;
   prefix?: string;
   id?: string;
+  /** Deliveries of one attempt whose workers all died before it fails (a poison step). Default 3. */
+  maxDeliveries?: number;
   /** Where an attempt's op runs (a pool of step processes); in this process if unset. */
   runner?: StepRunner;
 }
@@ -182,8 +185,8 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
     concurrency: o.concurrency ?? WORKER_DEFAULTS.concurrency,
     lockDuration: o.lockDurationMs ?? WORKER_DEFAULTS.lockDurationMs,
     stalledInterval: o.stalledIntervalMs ?? WORKER_DEFAULTS.stalledIntervalMs,
-    // A step that keeps killing its worker fails after this many re-queues; the coordinator's sweep notices.
-    maxStalledCount: 3,
+    // A step that keeps killing its worker fails after maxDeliveries; the coordinator's sweep notices.
+    maxStalledCount: maxStalledCountFor(o.maxDeliveries ?? DEFAULT_MAX_DELIVERIES),
     autorun: false,
   });
   worker.on('error', (e) => log.warn({ err: e.message }, 'worker error'));
