@@ -1,0 +1,48 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseSummary, ROOT, runCli, tempDir } from './helpers/cli.js';
+import { waitFor } from './helpers/distributed.js';
+
+const JOB = path.join(ROOT, 'test/fixtures/isolation/isolation.yaml');
+const IN_PROCESS = path.join(ROOT, 'test/fixtures/isolation/config/in-process.yaml');
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('an op that breaks its process, on the local executors', () => {
+  it('in_process: an unhandled rejection fails that step; the run ends with its summary, --json and exit 1', async () => {
+    const r = await runCli(['run', JOB, '-s', 'forgot_await', '-s', 'ok*', '-c', IN_PROCESS, '--json']);
+    expect(r.code, r.stderr).toBe(1);
+    const summary = parseSummary(r);
+    expect(summary.status).toBe('FAILURE');
+    expect(summary.steps).toEqual({ forgot_await: 'FAILURE', ok: 'SUCCESS', ok2: 'SUCCESS' });
+    expect(r.stderr).toContain('unhandled rejection while the step ran: nobody awaited me');
+  });
+
+  it.each([
+    ['exiter', /exited with code 3/],
+    ['forgot_await', /nobody awaited me/],
+  ])('multiprocess: %s fails its step only; the run ends with exit 1', async (op, what) => {
+    const r = await runCli(['run', JOB, '-s', op, '-s', 'ok', '--json']);
+    expect(r.code, r.stderr).toBe(1);
+    expect(parseSummary(r).steps).toEqual({ [op]: 'FAILURE', ok: 'SUCCESS' });
+    expect(r.stderr).toMatch(what);
+  });
+
+  it.each([['in_process'], ['multiprocess']])('%s: a command op\'s leftover grandchildren are reaped at step end', async (executor) => {
+    const pidFile = path.join(tempDir(), 'orphan.pid');
+    const args = ['run', JOB, '-s', 'orphaner', '--json', ...(executor === 'in_process' ? ['-c', IN_PROCESS] : [])];
+    const r = await runCli(args, { env: { ORPHAN_PID_FILE: pidFile } });
+    expect(r.code, r.stderr).toBe(0);
+    const orphan = Number(readFileSync(pidFile, 'utf8'));
+    expect(orphan).toBeGreaterThan(0);
+    await waitFor('the grandchild to be gone', () => (isAlive(orphan) ? undefined : true));
+  });
+});
