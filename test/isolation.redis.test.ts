@@ -108,4 +108,17 @@ describe('a worker survives its ops (process isolation)', () => {
       conn.disconnect();
     }
   }, 150_000);
+
+  it('a step longer than its op\'s timeout_seconds fails "timed out after 1 s" on a worker too, after its retry; the worker goes on', async () => {
+    const queue = uniqueQueue();
+    const [worker] = await startWorkers(1, { redisUrl: redis.url, jobs: [JOB], queue });
+    const r = await runOn(queue, ['sleepy']);
+    expect(r.code, r.stderr).toBe(1);
+    expect(parseSummary(r).steps).toEqual({ sleepy: 'FAILURE' });
+    expect(r.stderr).toMatch(/attempt 1 failed: step "sleepy" timed out after 1 s .*; retrying/);
+    expect(r.stderr).toContain('✖ sleepy failed');
+    const next = await runOn(queue, ['ok']);
+    expect(next.code, next.stderr).toBe(0);
+    expect(worker && alive(worker)).toBe(true);
+  });
 });

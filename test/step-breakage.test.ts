@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseSummary, ROOT, runCli, tempDir } from './helpers/cli.js';
@@ -44,5 +44,26 @@ describe('an op that breaks its process, on the local executors', () => {
     const orphan = Number(readFileSync(pidFile, 'utf8'));
     expect(orphan).toBeGreaterThan(0);
     await waitFor('the grandchild to be gone', () => (isAlive(orphan) ? undefined : true));
+  });
+
+  it.each([['in_process'], ['multiprocess']])('%s: a step longer than its op\'s timeout_seconds fails "timed out after 1 s", after its retry', async (executor) => {
+    const args = ['run', JOB, '-s', 'sleepy', '--json', ...(executor === 'in_process' ? ['-c', IN_PROCESS] : [])];
+    const started = Date.now();
+    const r = await runCli(args);
+    expect(r.code, r.stderr).toBe(1);
+    expect(parseSummary(r).steps).toEqual({ sleepy: 'FAILURE' });
+    expect(r.stderr).toContain('step "sleepy" timed out after 1 s');
+    // Two attempts (max_retries: 1), each ended by its timeout, far sooner than the op's 60 s.
+    expect(r.stderr).toMatch(/attempt 1 failed: step "sleepy" timed out after 1 s .*; retrying/);
+    expect(Date.now() - started).toBeLessThan(45_000);
+  });
+
+  it('validate: a timeout_seconds that is not a positive number is located (exit 2)', async () => {
+    const file = path.join(tempDir(), 'job.yaml');
+    writeFileSync(file, 'name: t\nops:\n  a:\n    command: ["true"]\n    timeout_seconds: 0\n');
+    const r = await runCli(['validate', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('ops.a.timeout_seconds');
+    expect(r.stderr).toContain('expected a number of seconds > 0');
   });
 });

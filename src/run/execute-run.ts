@@ -125,10 +125,14 @@ export async function executeRun(options: RunOptions): Promise<RunResult> {
       inputs,
     };
     let started = false;
+    let ended = false;
+    // The op's timeout_seconds counts from the step's start (not from its wait in a queue).
+    const timeout = stepTimeout(job, step, controller);
     const start = (info: { worker?: string; pid?: number } = {}): void => {
       if (started) return;
       started = true;
       emit({ type: 'STEP_START', stepKey: step.key, attempt, ...info });
+      if (!ended) timeout.arm();
     };
     launcher
       .launch(request, {
@@ -139,8 +143,10 @@ export async function executeRun(options: RunOptions): Promise<RunResult> {
       })
       .catch((e: unknown): StepOutcome => ({ ok: false, error: launcherError(e) }))
       .then((outcome) => {
+        ended = true;
+        timeout.disarm();
         start();
-        settle(step, attempt, outcome);
+        settle(step, attempt, timeout.fired && !signal?.aborted ? timeout.outcome() : outcome);
       })
       .catch((e: unknown) => emit({ type: 'LOG', level: 'error', message: `internal error: ${toError(e).message}` }));
   };
@@ -177,6 +183,30 @@ export async function executeRun(options: RunOptions): Promise<RunResult> {
   const status = exec.runStatus();
   emit({ type: status === 'SUCCESS' ? 'RUN_SUCCESS' : status === 'FAILURE' ? 'RUN_FAILURE' : 'RUN_CANCELED' });
   return { runId, job: job.name, status, steps: exec.statuses(), outputs, events };
+}
+
+/** An op's `timeout_seconds`: once armed, aborts the step when it runs longer. */
+function stepTimeout(job: JobDefinition, step: PlanStep, controller: AbortController) {
+  const seconds = job.ops.get(step.op)?.timeoutSeconds;
+  let timer: NodeJS.Timeout | undefined;
+  const state = {
+    fired: false,
+    arm(): void {
+      if (seconds === undefined || timer) return;
+      timer = setTimeout(() => {
+        state.fired = true;
+        controller.abort();
+      }, seconds * 1000);
+    },
+    disarm(): void {
+      clearTimeout(timer);
+    },
+    outcome(): StepOutcome {
+      const message = `step "${step.key}" timed out after ${seconds} s (its op's timeout_seconds)`;
+      return { ok: false, error: { name: 'BatonError', code: 'STEP_TIMEOUT', message } };
+    },
+  };
+  return state;
 }
 
 function launcherError(e: unknown): SerializedError {
