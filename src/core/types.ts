@@ -120,6 +120,8 @@ export interface OpRunConfig {
 export interface RunConfig {
   executor: ExecutorConfig;
   ops: Record<string, OpRunConfig>;
+  /** The run is canceled once it has run this long (`max_runtime_seconds`). */
+  maxRuntimeSeconds?: number;
   /** The merged run config as the user wrote it, for recording with the run. */
   raw: JsonObject;
 }

@@ -87,6 +87,7 @@ function resolveSources(merged: unknown, job: JobDefinition, sources: readonly S
   return {
     executor: toExecutor(parsed.data, job),
     ops: toOps(parsed.data),
+    ...(parsed.data.max_runtime_seconds !== undefined ? { maxRuntimeSeconds: parsed.data.max_runtime_seconds } : {}),
     raw: merged as JsonObject,
   };
 }
