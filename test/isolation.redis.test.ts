@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -120,5 +120,15 @@ describe('a worker survives its ops (process isolation)', () => {
     const next = await runOn(queue, ['ok']);
     expect(next.code, next.stderr).toBe(0);
     expect(worker && alive(worker)).toBe(true);
+  });
+
+  it('a distributed run longer than its max_runtime_seconds is canceled with that reason; its step stops on the worker', async () => {
+    const queue = uniqueQueue();
+    await startWorkers(1, { redisUrl: redis.url, jobs: [JOB], queue });
+    const cfg = distributedConfig(redis.url, queue);
+    writeFileSync(cfg, `max_runtime_seconds: 2\n${readFileSync(cfg, 'utf8')}`);
+    const r = await runCli(['run', JOB, '-s', 'long', '-c', cfg, '--json'], { env: { REDIS_URL: redis.url } });
+    expect(parseSummary(r)).toMatchObject({ status: 'CANCELED', steps: { long: 'CANCELED' } });
+    expect(r.stderr).toContain('the run exceeded its max_runtime_seconds (2 s)');
   });
 });

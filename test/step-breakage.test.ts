@@ -66,4 +66,22 @@ describe('an op that breaks its process, on the local executors', () => {
     expect(r.stderr).toContain('ops.a.timeout_seconds');
     expect(r.stderr).toContain('expected a number of seconds > 0');
   });
+
+  it.each([
+    ['in_process, max_runtime_seconds in run config', ['-c', path.join(ROOT, 'test/fixtures/isolation/config/in-process-max-runtime.yaml')]],
+    ['multiprocess, the baton/max_runtime tag', ['--tag', 'baton/max_runtime=1']],
+  ])('%s: a run longer than its max runtime is canceled with that reason', async (_what, extra) => {
+    const started = Date.now();
+    const r = await runCli(['run', JOB, '-s', 'long', '--json', ...extra]);
+    expect(parseSummary(r)).toMatchObject({ status: 'CANCELED', steps: { long: 'CANCELED' } });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('the run exceeded its max_runtime_seconds (1 s)');
+    expect(Date.now() - started).toBeLessThan(45_000);
+  });
+
+  it('a baton/max_runtime tag that is not a positive number is invalid input (exit 2)', async () => {
+    const r = await runCli(['run', JOB, '-s', 'ok', '--json', '--tag', 'baton/max_runtime=soon']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('tags.baton/max_runtime');
+  });
 });

@@ -7,6 +7,7 @@ import { executeJob } from '../../src/run/execute-job.js';
 import { driveWithProgress } from '../drive.js';
 import { loadInputs, type CommonInput } from '../load-inputs.js';
 import { collect, parseTags } from '../options.js';
+import { maxRuntimeOf } from '../../src/run/max-runtime.js';
 
 interface RunFlags extends CommonInput {
   tag: string[];
@@ -38,6 +39,7 @@ export function registerRun(program: Command): void {
 async function runCommand(jobPath: string, flags: RunFlags): Promise<number> {
   const tags = parseTags(flags.tag);
   const { job, plan, runConfig } = await loadInputs(jobPath, flags);
+  maxRuntimeOf(runConfig, { ...job.tags, ...tags }); // a bad baton/max_runtime tag: exit 2 before anything runs
   return driveWithProgress(plan.steps.length, flags.json, (signal, onEvent) =>
     executeJob(job, {
       prepared: { plan, runConfig },
