@@ -109,4 +109,39 @@ describe('the worker registry', () => {
       conn.disconnect();
     }
   });
+
+  it('worker --metrics-port serves Prometheus metrics over HTTP: steps, durations by job and op, failures, queue depth, heartbeat', async () => {
+    const queue = uniqueQueue();
+    const [worker] = await startWorkers(1, { redisUrl: redis.url, jobs: [JOB], queue, args: ['--metrics-port', '0', '--metrics-host', '127.0.0.1'] });
+    const port = Number(/metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(worker?.logs() ?? '')?.[1]);
+    expect(port).toBeGreaterThan(0);
+    const cfg = distributedConfig(redis.url, queue);
+    const r = await runCli(['run', JOB, '-s', 'ok', '-s', 'forgot_await', '-c', cfg, '--json'], { env: { REDIS_URL: redis.url } });
+    expect(r.code, r.stderr).toBe(1);
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/plain');
+    const text = await res.text();
+    // One sample: its name and labels (in any order) -> its value.
+    const value = (name: string, labels: Record<string, string> = {}): number => {
+      for (const line of text.split('\n')) {
+        const m = /^(\w+)\{(.*)\} (\S+)$/.exec(line);
+        if (!m || m[1] !== name) continue;
+        const got = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
+        if (got.queue === queue && Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[3]);
+      }
+      return NaN;
+    };
+    const job = 'isolation';
+    expect(value('baton_worker_steps_running')).toBe(0);
+    expect(value('baton_worker_step_duration_seconds_count', { job, op: 'ok', outcome: 'success' })).toBe(1);
+    expect(value('baton_worker_step_duration_seconds_count', { job, op: 'forgot_await', outcome: 'failure' })).toBe(1);
+    expect(value('baton_worker_steps_failed_total', { job, op: 'forgot_await', code: 'OP_FAILED' })).toBe(1);
+    expect(value('baton_worker_queue_depth')).toBe(0);
+    expect(value('baton_worker_heartbeat_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 600);
+    expect(value('baton_worker_step_processes')).toBeGreaterThanOrEqual(1);
+    expect(text).toMatch(/^baton_worker_process_resident_memory_bytes/m);
+    expect(text).toContain('# TYPE baton_worker_steps_retried_total counter');
+    expect((await fetch(`http://127.0.0.1:${port}/other`)).status).toBe(404);
+  });
 });

@@ -12,6 +12,14 @@ import { ISOLATIONS, type Isolation } from '../src/executors/step-pool.js';
 import { createProcessLogger } from '../src/logger.js';
 import { startWorkerProcess } from './start.js';
 
+function nonNegativeInt(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`${name} must be a port number (0-65535)`);
+    return n;
+  };
+}
+
 const program = new Command('worker')
   .description('take steps from a baton queue and run the ops of the jobs given with --jobs')
   .option('--redis <url>', 'Redis URL (default: $REDIS_URL, else redis://127.0.0.1:6379)')
@@ -29,6 +37,8 @@ const program = new Command('worker')
   )
   .option('--max-steps-per-process <n>', 'recycle a step process after this many steps (default: never)', positive('--max-steps-per-process'))
   .option('--max-deliveries <n>', `a step whose workers all died this many times fails (a poison step; default ${DEFAULT_MAX_DELIVERIES})`, positive('--max-deliveries'))
+  .option('--metrics-port <port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (0: any free port, logged)', nonNegativeInt('--metrics-port'))
+  .option('--metrics-host <host>', 'interface for --metrics-port (default: all)')
   .option('--heartbeat <ms>', `how often this worker renews its entry in the worker registry; it drops out 3 heartbeats after its last (default ${DEFAULT_HEARTBEAT_MS})`, positive('--heartbeat'))
   .exitOverride();
 
@@ -45,6 +55,8 @@ interface WorkerFlags {
   maxStepsPerProcess?: number;
   heartbeat?: number;
   maxDeliveries?: number;
+  metricsPort?: number;
+  metricsHost?: string;
 }
 
 try {
@@ -68,6 +80,8 @@ try {
     ...(f.maxStepsPerProcess ? { maxStepsPerProcess: f.maxStepsPerProcess } : {}),
     ...(f.heartbeat ? { heartbeatMs: f.heartbeat } : {}),
     ...(f.maxDeliveries ? { maxDeliveries: f.maxDeliveries } : {}),
+    ...(f.metricsPort !== undefined ? { metricsPort: f.metricsPort } : {}),
+    ...(f.metricsHost ? { metricsHost: f.metricsHost } : {}),
     ...(f.lockDuration ? { lockDurationMs: f.lockDuration } : {}),
     ...(f.stalledInterval ? { stalledIntervalMs: f.stalledInterval } : {}),
     ...(f.grace ? { graceMs: f.grace } : {}),

@@ -9,8 +9,9 @@ import type { JobDefinition } from '../src/core/types.js';
 import { createRedis } from '../src/distributed/connection.js';
 import { stepLogLines } from '../src/distributed/step-log.js';
 import { startStepWorker } from '../src/distributed/step-worker.js';
+import { createWorkerMetrics, type WorkerMetrics } from '../src/distributed/worker-metrics.js';
 import { createWorkerHeartbeat } from '../src/distributed/worker-registry.js';
-import { observedRunner, type StepObserver } from '../src/executors/observed-runner.js';
+import { observedRunner } from '../src/executors/observed-runner.js';
 import { createStepPool, inlineRunner, type Isolation, type StepPool } from '../src/executors/step-pool.js';
 import { batonVersion } from '../src/version.js';
 
@@ -29,8 +30,9 @@ export interface WorkerProcessOptions {
   stalledIntervalMs?: number;
   graceMs?: number;
   id?: string;
-  /** More step observers (metrics). */
-  observers?: StepObserver[];
+  /** Serve Prometheus metrics on this port (0: any free port). */
+  metricsPort?: number;
+  metricsHost?: string;
 }
 
 export interface WorkerProcess {
@@ -74,8 +76,19 @@ export async function startWorkerProcess(o: WorkerProcessOptions): Promise<Worke
       onError: (e) => log.warn({ err: String(e) }, 'could not write the heartbeat'),
     },
   );
+  let metrics: WorkerMetrics | undefined;
+  if (o.metricsPort !== undefined) {
+    metrics = createWorkerMetrics({
+      queue: o.queue,
+      redis: registryRedis,
+      lastHeartbeat: () => heartbeat.lastBeat(),
+      stepProcesses: () => pool?.size(),
+    });
+    const port = await metrics.listen(o.metricsPort, o.metricsHost);
+    log.info({ port }, `metrics on http://${o.metricsHost ?? '0.0.0.0'}:${port}/metrics`);
+  }
   const worker = await startStepWorker({
-    runner: observedRunner(pool?.run ?? inlineRunner, [stepLogLines(log), heartbeat.observer, ...(o.observers ?? [])]),
+    runner: observedRunner(pool?.run ?? inlineRunner, [stepLogLines(log), heartbeat.observer, ...(metrics ? [metrics.observer] : [])]),
     redisUrl: o.redisUrl,
     queue: o.queue,
     jobs: o.jobs,
@@ -96,6 +109,7 @@ export async function startWorkerProcess(o: WorkerProcessOptions): Promise<Worke
       await worker.close();
       await pool?.close();
       await heartbeat.stop().catch(() => {});
+      await metrics?.close();
       await registryRedis.quit().catch(() => registryRedis.disconnect());
     },
   };

@@ -38,8 +38,10 @@ export interface WorkerHeartbeat {
   start(): Promise<void>;
   /** Stops beating and removes the registration. */
   stop(): Promise<void>;
-  /** Beats so far (a metrics gauge). */
+  /** Beats so far. */
   beats(): number;
+  /** Epoch ms of the last beat written. */
+  lastBeat(): number | undefined;
 }
 
 export interface HeartbeatOptions {
@@ -55,6 +57,7 @@ export function createWorkerHeartbeat(redis: Redis, identity: WorkerIdentity, o:
   const running = new Map<string, { runId: string; stepKey: string; since: string }>();
   let timer: NodeJS.Timeout | undefined;
   let count = 0;
+  let last: number | undefined;
   const keyOf = (s: { runId: string; stepKey: string; attempt: number }): string => `${s.runId}\u0000${s.stepKey}\u0000${s.attempt}`;
 
   const beat = async (): Promise<void> => {
@@ -73,6 +76,7 @@ export function createWorkerHeartbeat(redis: Redis, identity: WorkerIdentity, o:
       .zadd(workersIndexKey(prefix), now, identity.id)
       .exec();
     count += 1;
+    last = now;
   };
   const loop = (): void => {
     timer = setTimeout(() => {
@@ -99,6 +103,7 @@ export function createWorkerHeartbeat(redis: Redis, identity: WorkerIdentity, o:
       await redis.multi().del(workerKey(identity.id, prefix)).zrem(workersIndexKey(prefix), identity.id).exec();
     },
     beats: () => count,
+    lastBeat: () => last,
   };
 }
 
