@@ -11,6 +11,7 @@ import { registerStatus } from './commands/status.js';
 import { registerValidate } from './commands/validate.js';
 import { registerWorkers } from './commands/workers.js';
 import { reportError } from './exit-codes.js';
+import { batonVersion } from '../src/version.js';
 
 // `coordinator logs ... | head`: a closed pipe ends the command quietly.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -20,6 +21,7 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
 
 const program = new Command('coordinator')
   .description('baton: run Dagster-style jobs in-process, multiprocess, or distributed on Redis queues')
+  .version(batonVersion())
   .showHelpAfterError()
   .exitOverride();
 

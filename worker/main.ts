@@ -4,12 +4,13 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { reportError } from '../cli/exit-codes.js';
 import { collect, jobPathsOf, positive } from '../cli/options.js';
 import { assertRedisReachable, redactRedisUrl } from '../src/distributed/connection.js';
-import { loadJobRegistry } from '../src/distributed/job-registry.js';
+import { loadJobLocation } from '../src/distributed/job-registry.js';
 import { WORKER_DEFAULTS } from '../src/distributed/step-worker.js';
 import { DEFAULT_MAX_DELIVERIES } from '../src/distributed/poison.js';
 import { DEFAULT_HEARTBEAT_MS } from '../src/distributed/worker-registry.js';
 import { ISOLATIONS, type Isolation } from '../src/executors/step-pool.js';
 import { createProcessLogger } from '../src/logger.js';
+import { batonVersion } from '../src/version.js';
 import { startWorkerProcess } from './start.js';
 
 function nonNegativeInt(name: string) {
@@ -22,10 +23,13 @@ function nonNegativeInt(name: string) {
 
 const program = new Command('worker')
   .description('take steps from a baton queue and run the ops of the jobs given with --jobs')
+  .version(batonVersion())
+  .showHelpAfterError()
   .option('--redis <url>', 'Redis URL (default: $REDIS_URL, else redis://127.0.0.1:6379)')
   .option('--queue <name>', 'BullMQ queue to take steps from', 'baton')
   .option('--concurrency <n>', `steps run at once (default ${WORKER_DEFAULTS.concurrency})`, positive('--concurrency'))
   .option('--jobs <path>', 'job file or directory of job files this worker may run (repeatable)', collect, [])
+  .option('--strict', 'a bad job file is fatal (default: it is logged and listed as a load error; the good ones load)')
   .option('--lock-duration <ms>', `step lock; a dead worker's step is re-queued after about lock + stalled interval (default ${WORKER_DEFAULTS.lockDurationMs})`, positive('--lock-duration'))
   .option('--stalled-interval <ms>', `how often stalled steps are looked for (default ${WORKER_DEFAULTS.stalledIntervalMs})`, positive('--stalled-interval'))
   .option('--grace <ms>', `on SIGTERM/SIGINT, how long running steps may finish before they are re-queued (default ${WORKER_DEFAULTS.graceMs})`, positive('--grace'))
@@ -57,23 +61,26 @@ interface WorkerFlags {
   maxDeliveries?: number;
   metricsPort?: number;
   metricsHost?: string;
+  strict?: boolean;
 }
 
 try {
   program.parse(process.argv);
   const f = program.opts<WorkerFlags>();
   const jobPaths = jobPathsOf(f.jobs);
-  if (jobPaths.length === 0) throw new InvalidArgumentError('give the jobs this worker may run with --jobs PATH (or $BATON_JOBS)');
+  if (jobPaths.length === 0) program.error('error: give the jobs this worker may run with --jobs PATH (or $BATON_JOBS)', { exitCode: 2, code: 'baton.usage' });
   const redisUrl = f.redis ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const logger = createProcessLogger('baton-worker');
-  const jobs = await loadJobRegistry(jobPaths);
+  const { jobs, errors: loadErrors } = await loadJobLocation(jobPaths, { strict: f.strict === true });
+  for (const e of loadErrors) logger.error({ file: e.file, code: e.code, problems: e.message }, `could not load job file ${e.file} [${e.code}]:\n${e.message}`);
+  if (loadErrors.length > 0) logger.warn({ files: loadErrors.map((e) => e.file) }, `${loadErrors.length} job file(s) could not be loaded (listed as load errors in coordinator workers); --strict makes this fatal`);
   await assertRedisReachable(redisUrl); // a wrong URL or password: exit 2 now, not retry forever
   logger.info({ redis: redactRedisUrl(redisUrl), cpus: availableParallelism() }, `loaded ${jobs.size} job(s)`);
   const worker = await startWorkerProcess({
     redisUrl,
     queue: f.queue,
     jobs,
-    loadErrors: [],
+    loadErrors: loadErrors.map((e) => ({ file: e.file, message: e.message })),
     logger,
     concurrency: f.concurrency ?? WORKER_DEFAULTS.concurrency,
     isolation: f.isolation,
