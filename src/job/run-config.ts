@@ -1,4 +1,5 @@
 /** Run config files (Dagster's shape) into a validated, normalised `RunConfig`. */
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import type {
@@ -79,6 +80,7 @@ function resolveSources(merged: unknown, job: JobDefinition, sources: readonly S
   if (parsed.success && problems.length === 0) {
     const redisProblem = envRedisProblem(parsed.data);
     if (redisProblem) problems.push(redisProblem);
+    problems.push(...preloadProblems(parsed.data, job));
   }
   if (!parsed.success || problems.length > 0) {
     // A selector with no key makes zod succeed: the problem list is what decides.
@@ -108,6 +110,16 @@ function locate(problems: readonly PathProblem[], sources: readonly Source[]): P
 }
 
 /** `ops.<op>` must name an op of the job, and `ops.<op>.inputs.<input>` one of its inputs. */
+/** A forkserver preload module that does not exist (relative paths are from the job file's folder). */
+function preloadProblems(raw: RawRunConfig, job: JobDefinition): PathProblem[] {
+  const modules = raw.execution?.config?.multiprocess?.start_method?.forkserver?.preload_modules ?? [];
+  const base: PathSeg[] = ['execution', 'config', 'multiprocess', 'start_method', 'forkserver', 'preload_modules'];
+  return modules.flatMap((m, i) => {
+    const full = resolve(job.baseDir, m);
+    return existsSync(full) ? [] : [{ path: [...base, i], message: `preload module "${m}" not found: no file at ${full}` }];
+  });
+}
+
 function opProblems(ops: Record<string, unknown>, job: JobDefinition): PathProblem[] {
   const problems: PathProblem[] = [];
   const names = [...job.ops.keys()];
