@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'SELECTION_INVALID'
   | 'PLAN_INVALID'
   | 'OP_MODULE_NOT_FOUND'
+  /** The op's module exists but does not compile (TypeScript or JavaScript syntax). */
+  | 'OP_MODULE_COMPILE_FAILED'
   | 'OP_EXPORT_NOT_FOUND'
   | 'OP_OUTPUT_NOT_JSON'
   | 'OP_OUTPUT_TOO_LARGE'
