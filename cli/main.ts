@@ -10,7 +10,9 @@ import { registerSchema } from './commands/schema.js';
 import { registerServe } from './commands/serve.js';
 import { registerStatus } from './commands/status.js';
 import { registerValidate } from './commands/validate.js';
+import { registerWorkers } from './commands/workers.js';
 import { errorJson, reportError } from '../common/exit-codes.js';
+import { batonVersion } from '../src/version.js';
 
 // `coordinator logs ... | head`: a closed pipe ends the command quietly.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -20,6 +22,7 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
 
 const program = new Command('coordinator')
   .description('baton: run Dagster-style jobs in-process, multiprocess, or distributed on Redis queues')
+  .version(batonVersion())
   .showHelpAfterError()
   .exitOverride();
 
@@ -33,6 +36,7 @@ registerOperate(program);
 registerLimits(program);
 registerServe(program);
 registerSchema(program);
+registerWorkers(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'SELECTION_INVALID'
   | 'PLAN_INVALID'
   | 'OP_MODULE_NOT_FOUND'
+  /** The op's module exists but does not compile (TypeScript or JavaScript syntax). */
+  | 'OP_MODULE_COMPILE_FAILED'
   | 'OP_EXPORT_NOT_FOUND'
   | 'OP_OUTPUT_NOT_JSON'
   | 'OP_OUTPUT_TOO_LARGE'
@@ -18,6 +20,10 @@ export type ErrorCode =
   | 'COMMAND_FAILED'
   | 'STEP_CANCELED'
   | 'STEP_LOST'
+  /** The step process running the step exited, was killed, or broke (unhandled rejection). */
+  | 'STEP_PROCESS_DIED'
+  /** The step ran longer than its op's timeout_seconds. */
+  | 'STEP_TIMEOUT'
   | 'SLOT_LOST'
   | 'JOB_UNKNOWN'
   | 'JOB_HASH_MISMATCH'

@@ -126,7 +126,7 @@ describe('parseJob: problems', () => {
       { file: 'job.yaml', line: 5, column: 30, path: 'ops.a.retry.dealy', message: 'unknown key "dealy"', hint: 'did you mean "delay"?' },
     ]);
     expect((await failure(parse(job('  a: { fn: ./x.mjs, zzz: 1 }\n')))).message).toBe(
-      'job.yaml:3:21 at ops.a.zzz: unknown key "zzz" (allowed keys: fn, command, description, tags, config, retry, ins, deps)',
+      'job.yaml:3:21 at ops.a.zzz: unknown key "zzz" (allowed keys: fn, command, description, tags, config, retry, timeout_seconds, ins, deps)',
     );
   });
 

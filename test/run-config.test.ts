@@ -63,7 +63,7 @@ describe('run config: defaults and normalisation', () => {
     multiprocess:
       max_concurrent: 4
       start_method:
-        forkserver: { preload_modules: [./ops/etl.mjs] }
+        forkserver: { preload_modules: [../ops/basic.mjs] }
       tag_concurrency_limits:
         - { key: database, value: redshift, limit: 2 }
         - { key: heavy, limit: 3 }
@@ -77,7 +77,7 @@ ops:
     expect(rc.executor).toEqual({
       kind: 'multiprocess',
       maxConcurrent: 4,
-      startMethod: { kind: 'forkserver', preloadModules: [join(job.baseDir, 'ops/etl.mjs')] },
+      startMethod: { kind: 'forkserver', preloadModules: [join(job.baseDir, '../ops/basic.mjs')] },
       tagConcurrencyLimits: [
         { key: 'database', value: 'redshift', limit: 2 },
         { key: 'heavy', limit: 3 },
@@ -282,7 +282,7 @@ describe('run config: problems', () => {
 
   it('a top level that is not a map, and unknown top-level keys', async () => {
     expect(await messages('- execution\n')).toEqual(['f:1:1: expected a map at the top level (with execution and/or ops), got a list']);
-    expect(await messages('resources: {}\n')).toEqual(['f:1:1 at resources: unknown key "resources" (allowed keys: execution, ops)']);
+    expect(await messages('resources: {}\n')).toEqual(['f:1:1 at resources: unknown key "resources" (allowed keys: execution, ops, max_runtime_seconds)']);
   });
 
   it('library API: problems carry the file when given, and no position', async () => {

@@ -1,24 +1,50 @@
 #!/usr/bin/env node
 import { availableParallelism } from 'node:os';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { reportError } from '../common/exit-codes.js';
 import { collect, jobPathsOf, positive } from '../common/options.js';
 import { assertRedisReachable, redactRedisUrl } from '../src/distributed/connection.js';
-import { loadJobRegistry } from '../src/distributed/job-registry.js';
+import { loadJobLocation } from '../src/distributed/job-registry.js';
 import { DISTRIBUTED_DEFAULTS, REDIS_URL_HELP, redisUrlFrom } from '../src/distributed/options.js';
-import { startStepWorker, WORKER_DEFAULTS } from '../src/distributed/step-worker.js';
+import { WORKER_DEFAULTS } from '../src/distributed/step-worker.js';
+import { DEFAULT_MAX_DELIVERIES } from '../src/distributed/poison.js';
+import { DEFAULT_HEARTBEAT_MS } from '../src/distributed/worker-registry.js';
+import { ISOLATIONS, type Isolation } from '../src/executors/step-pool.js';
 import { createProcessLogger } from '../src/logger.js';
+import { batonVersion } from '../src/version.js';
+import { startWorkerProcess } from './start.js';
+
+function nonNegativeInt(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`${name} must be a port number (0-65535)`);
+    return n;
+  };
+}
 
 const program = new Command('worker')
   .description('take steps from a baton queue and run the ops of the jobs given with --jobs')
+  .version(batonVersion())
+  .showHelpAfterError()
   .option('--redis <url>', REDIS_URL_HELP)
   .option('--queue <name>', 'BullMQ queue to take steps from', DISTRIBUTED_DEFAULTS.queue)
   .option('--concurrency <n>', `steps run at once (default ${WORKER_DEFAULTS.concurrency})`, positive('--concurrency'))
   .option('--jobs <path>', 'job file or directory of job files this worker may run (repeatable)', collect, [])
+  .option('--strict', 'a bad job file is fatal (default: it is logged and listed as a load error; the good ones load)')
   .option('--lock-duration <ms>', `step lock; a dead worker's step is re-queued after about lock + stalled interval (default ${WORKER_DEFAULTS.lockDurationMs})`, positive('--lock-duration'))
   .option('--stalled-interval <ms>', `how often stalled steps are looked for (default ${WORKER_DEFAULTS.stalledIntervalMs})`, positive('--stalled-interval'))
   .option('--grace <ms>', `on SIGTERM/SIGINT, how long running steps may finish before they are re-queued (default ${WORKER_DEFAULTS.graceMs})`, positive('--grace'))
   .option('--id <name>', 'worker name in events and logs (default host:pid)')
+  .addOption(
+    new Option('--isolation <mode>', 'process: steps run in a pool of step processes, so an op cannot take the worker down; none: inside the worker (trusted, light ops)')
+      .choices(ISOLATIONS)
+      .default('process'),
+  )
+  .option('--max-steps-per-process <n>', 'recycle a step process after this many steps (default: never)', positive('--max-steps-per-process'))
+  .option('--max-deliveries <n>', `a step whose workers all died this many times fails (a poison step; default ${DEFAULT_MAX_DELIVERIES})`, positive('--max-deliveries'))
+  .option('--metrics-port <port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (0: any free port, logged)', nonNegativeInt('--metrics-port'))
+  .option('--metrics-host <host>', 'interface for --metrics-port (default: all)')
+  .option('--heartbeat <ms>', `how often this worker renews its entry in the worker registry; it drops out 3 heartbeats after its last (default ${DEFAULT_HEARTBEAT_MS})`, positive('--heartbeat'))
   .exitOverride();
 
 interface WorkerFlags {
@@ -30,24 +56,40 @@ interface WorkerFlags {
   stalledInterval?: number;
   grace?: number;
   id?: string;
+  isolation: Isolation;
+  maxStepsPerProcess?: number;
+  heartbeat?: number;
+  maxDeliveries?: number;
+  metricsPort?: number;
+  metricsHost?: string;
+  strict?: boolean;
 }
 
 try {
   program.parse(process.argv);
   const f = program.opts<WorkerFlags>();
   const jobPaths = jobPathsOf(f.jobs);
-  if (jobPaths.length === 0) throw new InvalidArgumentError('give the jobs this worker may run with --jobs PATH (or $BATON_JOBS)');
+  if (jobPaths.length === 0) program.error('error: give the jobs this worker may run with --jobs PATH (or $BATON_JOBS)', { exitCode: 2, code: 'baton.usage' });
   const redisUrl = redisUrlFrom(f.redis);
   const logger = createProcessLogger('baton-worker');
-  const jobs = await loadJobRegistry(jobPaths);
+  const { jobs, errors: loadErrors } = await loadJobLocation(jobPaths, { strict: f.strict === true });
+  for (const e of loadErrors) logger.error({ file: e.file, code: e.code, problems: e.message }, `could not load job file ${e.file} [${e.code}]:\n${e.message}`);
+  if (loadErrors.length > 0) logger.warn({ files: loadErrors.map((e) => e.file) }, `${loadErrors.length} job file(s) could not be loaded (listed as load errors in coordinator workers); --strict makes this fatal`);
   await assertRedisReachable(redisUrl); // a wrong URL or password: exit 2 now, not retry forever
   logger.info({ redis: redactRedisUrl(redisUrl), cpus: availableParallelism() }, `loaded ${jobs.size} job(s)`);
-  const worker = await startStepWorker({
+  const worker = await startWorkerProcess({
     redisUrl,
     queue: f.queue,
     jobs,
+    loadErrors: loadErrors.map((e) => ({ file: e.file, message: e.message })),
     logger,
-    ...(f.concurrency ? { concurrency: f.concurrency } : {}),
+    concurrency: f.concurrency ?? WORKER_DEFAULTS.concurrency,
+    isolation: f.isolation,
+    ...(f.maxStepsPerProcess ? { maxStepsPerProcess: f.maxStepsPerProcess } : {}),
+    ...(f.heartbeat ? { heartbeatMs: f.heartbeat } : {}),
+    ...(f.maxDeliveries ? { maxDeliveries: f.maxDeliveries } : {}),
+    ...(f.metricsPort !== undefined ? { metricsPort: f.metricsPort } : {}),
+    ...(f.metricsHost ? { metricsHost: f.metricsHost } : {}),
     ...(f.lockDuration ? { lockDurationMs: f.lockDuration } : {}),
     ...(f.stalledInterval ? { stalledIntervalMs: f.stalledInterval } : {}),
     ...(f.grace ? { graceMs: f.grace } : {}),
@@ -61,13 +103,15 @@ try {
     }
     stopping = true;
     logger.info({ signal }, 'stopping: no new steps; running steps may finish');
-    worker.close().then(
-      () => process.exit(0),
-      (e: unknown) => {
-        logger.error({ err: String(e) }, 'error while stopping');
-        process.exit(1);
-      },
-    );
+    worker
+      .close()
+      .then(
+        () => process.exit(0),
+        (e: unknown) => {
+          logger.error({ err: String(e) }, 'error while stopping');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

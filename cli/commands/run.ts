@@ -7,6 +7,7 @@ import { executeJob } from '../../src/run/execute-job.js';
 import { driveWithProgress } from '../drive.js';
 import { loadInputs, type CommonInput } from '../load-inputs.js';
 import { collect, parseTags } from '../../common/options.js';
+import { maxRuntimeOf } from '../../src/run/max-runtime.js';
 
 interface RunFlags extends CommonInput {
   tag: string[];
@@ -40,6 +41,7 @@ export function registerRun(program: Command): void {
 async function runCommand(jobPath: string, flags: RunFlags): Promise<number> {
   const tags = parseTags(flags.tag);
   const { job, plan, runConfig } = await loadInputs(jobPath, flags);
+  maxRuntimeOf(runConfig, { ...job.tags, ...tags }); // a bad baton/max_runtime tag: exit 2 before anything runs
   const storageDir = flags.storage ?? process.env.BATON_HOME;
   if (storageDir && runConfig.executor.kind !== 'distributed') {
     // Recorded like a run launched through a local instance, so other commands see it.

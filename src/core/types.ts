@@ -47,6 +47,8 @@ export interface OpDefinition {
   /** Default op config; run config `ops.<op>.config` is deep-merged over it. */
   config: JsonObject;
   retry: RetryPolicy | null;
+  /** A step of this op that runs longer fails with STEP_TIMEOUT (retry policy applies). */
+  timeoutSeconds?: number;
   /** input name -> upstream op name */
   ins: Record<string, string>;
   /** ordering-only upstream op names */
@@ -132,6 +134,8 @@ export interface OpRunConfig {
 export interface RunConfig {
   executor: ExecutorConfig;
   ops: Record<string, OpRunConfig>;
+  /** The run is canceled once it has run this long (`max_runtime_seconds`). */
+  maxRuntimeSeconds?: number;
   /** The merged run config as the user wrote it, for recording with the run. */
   raw: JsonObject;
   /**

@@ -16,6 +16,7 @@ import { createRunStore, requireRun, type RunStore } from './run-store.js';
 import { createSemaphore } from './semaphore/semaphore.js';
 import { QUEUE_JOB_RETENTION, type StepJobData } from './step-message.js';
 import { distributedTuning } from './tuning.js';
+import { maxRuntimeOf } from '../run/max-runtime.js';
 
 export interface DriveOptions extends ExecuteOptions {
   /** Re-execution: the run this one was made from. */
@@ -136,6 +137,7 @@ export async function executeDistributed(
     // Steps that no limit can match skip the semaphore, once it knows which limits exist.
     await semaphore.ready().catch(() => {});
     const restore = resume ? restoreStates(resume.steps) : undefined;
+    const maxRuntimeSeconds = maxRuntimeOf(runConfig, runTags);
     const result = await executeRun({
       job,
       plan,
@@ -148,6 +150,7 @@ export async function executeDistributed(
       keepOutputs: false,
       signal: cancel.signal,
       ...(restore ? { restore } : {}),
+      ...(maxRuntimeSeconds !== undefined ? { maxRuntimeSeconds } : {}),
       onEvent: (e) => {
         if (!lease.check()) return; // fires the lost-lease handling above: nothing more is written
         lastKnown.saw(e);

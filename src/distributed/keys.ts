@@ -92,3 +92,17 @@ export function runIndexKeys(prefix: string = DEFAULT_PREFIX): RunIndexKeys {
     tag: (key, value) => `${base}:tag:${key}=${value}`,
   };
 }
+
+/**
+ * The worker registry (src/distributed/worker-registry.ts), all under the hash tag `{workers}`:
+ *
+ *   <prefix>:{workers}:index        zset    worker id scored by its last heartbeat (epoch ms)
+ *   <prefix>:{workers}:w:<id>       string  the worker's registration JSON, PX = 3 heartbeats
+ */
+export function workersIndexKey(prefix: string = DEFAULT_PREFIX): string {
+  return `${prefix}:{workers}:index`;
+}
+
+export function workerKey(id: string, prefix: string = DEFAULT_PREFIX): string {
+  return `${prefix}:{workers}:w:${id}`;
+}

@@ -5,10 +5,12 @@ import type { Logger } from 'pino';
 import type { Json, JobDefinition, RunEvent, SerializedError, StepOutcome } from '../core/types.js';
 import { BatonError } from '../errors.js';
 import { runOp } from '../executors/run-op.js';
+import type { StepRunner } from '../executors/step-pool.js';
 import { serializeError } from '../executors/serialize-error.js';
 import { createRedis } from './connection.js';
 import { createOutputStore, type OutputStore } from './output-store.js';
 import { runKeys } from './keys.js';
+import { DEFAULT_MAX_DELIVERIES, maxStalledCountFor } from './poison.js';
 import { createRunStore, type AttemptRef, type StepState } from './run-store.js';
 import { createSemaphore, type Semaphore } from './semaphore/semaphore.js';
 import {
@@ -37,6 +39,10 @@ export interface StepWorkerOptions {
   graceMs?: number;
   prefix?: string;
   id?: string;
+  /** Deliveries of one attempt whose workers all died before it fails (a poison step). Default 3. */
+  maxDeliveries?: number;
+  /** Where an attempt's op runs (a pool of step processes); in this process if unset. */
+  runner?: StepRunner;
 }
 
 /** What an attempt's event says; the run, step, attempt and time are filled in. */
@@ -161,7 +167,7 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
         startTimer = setTimeout(() => quiet(sendStart()), START_WRITE_DELAY_MS);
       }
       const outputs = outputStoreFor(d);
-      const { outcome, json } = await runAttempt(o.jobs, id, d, entry.controller.signal, outputs, semaphore, emit);
+      const { outcome, json } = await runAttempt(o.runner ?? runOp, o.jobs, id, d, entry.controller.signal, outputs, semaphore, emit);
       clearTimeout(startTimer);
       if (entry.requeue) {
         // Shutting down: hand the step back to the queue for another worker instead of failing it.
@@ -231,8 +237,8 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
     concurrency: o.concurrency ?? WORKER_DEFAULTS.concurrency,
     lockDuration: o.lockDurationMs ?? WORKER_DEFAULTS.lockDurationMs,
     stalledInterval: o.stalledIntervalMs ?? WORKER_DEFAULTS.stalledIntervalMs,
-    // A step that keeps killing its worker fails after this many re-queues; the coordinator's sweep notices.
-    maxStalledCount: 3,
+    // A step that keeps killing its worker fails after maxDeliveries; the coordinator's sweep notices.
+    maxStalledCount: maxStalledCountFor(o.maxDeliveries ?? DEFAULT_MAX_DELIVERIES),
     autorun: false,
   });
   worker.on('error', (e) => log.warn({ err: e.message }, 'worker error'));
@@ -284,6 +290,7 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
 
 /** One attempt: check the job is ours and unchanged, gather inputs, run the op, store the output. */
 async function runAttempt(
+  runner: StepRunner,
   jobs: ReadonlyMap<string, JobDefinition>,
   workerId: string,
   d: StepJobData,
@@ -324,7 +331,7 @@ async function runAttempt(
       tags: d.tags,
       inputs,
     };
-    const outcome = await runOp(op.impl, job.baseDir, request, {
+    const outcome = await runner(op.impl, job.baseDir, request, {
       signal,
       onLog: (r) => emit({ type: 'LOG', level: r.level, message: r.msg, ...(r.fields ? { fields: r.fields } : {}) }),
     });

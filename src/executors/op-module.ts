@@ -21,17 +21,17 @@ export interface OpContext {
 export type OpFunction = (context: OpContext, inputs: Record<string, Json>) => unknown;
 
 const TS_MODULE = /\.[mc]?ts$/i;
-let tsLoader: Promise<void> | undefined;
+type TsImport = (specifier: string, parent: string) => Promise<Record<string, unknown>>;
+let tsImporter: Promise<TsImport> | undefined;
 
-/** tsx's ESM hooks, registered once and only when a TypeScript module is first imported. */
-function ensureTsLoader(): Promise<void> {
-  tsLoader ??= (async () => {
-    // A child started with `--import tsx` already has the hooks.
-    if (process.execArgv.some((a) => a.includes('tsx'))) return;
-    const { register } = await import('tsx/esm/api');
-    register();
-  })();
-  return tsLoader;
+/**
+ * tsx's tsImport, loaded only when a TypeScript module is first imported. Unlike a global
+ * register(), it compiles the file whatever package.json is above it (none, "type": "commonjs"
+ * or "module"), so a user's .ts op loads wherever it lives.
+ */
+function tsImport(): Promise<TsImport> {
+  tsImporter ??= import('tsx/esm/api').then((api) => api.tsImport as unknown as TsImport);
+  return tsImporter;
 }
 
 // Node caches modules itself, but each import() still goes through resolution (and any loader
@@ -46,13 +46,26 @@ export function importModule(path: string): Promise<Record<string, unknown>> {
   let mod = imported.get(path);
   if (!mod) {
     mod = (async () => {
-      if (TS_MODULE.test(path)) await ensureTsLoader();
-      return (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+      const url = pathToFileURL(path).href;
+      if (TS_MODULE.test(path)) return namedExports(await (await tsImport())(url, import.meta.url));
+      return (await import(url)) as Record<string, unknown>;
     })();
     imported.set(path, mod);
     mod.catch(() => imported.delete(path));
   }
   return mod;
+}
+
+/** A TypeScript module compiled as CommonJS arrives as { default: exports, ...named }: either way, its names. */
+function namedExports(mod: Record<string, unknown>): Record<string, unknown> {
+  const inner = mod.default;
+  if (inner === null || typeof inner !== 'object') return mod;
+  return { ...(inner as Record<string, unknown>), ...mod };
+}
+
+/** The module exists but does not compile (a TypeScript or JavaScript syntax error). */
+function isCompileError(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'TransformError' || err.name === 'SyntaxError' || /^Transform failed/.test(err.message));
 }
 
 interface LoadProblem {
@@ -72,6 +85,7 @@ async function loadOpFunction(
   } catch (err) {
     const missing = !(await exists(impl.module));
     const why = missing ? `file not found (${impl.module})` : err instanceof Error ? err.message : String(err);
+    if (!missing && isCompileError(err)) return { code: 'OP_MODULE_COMPILE_FAILED', message: `module "${shown}" does not compile: ${why}` };
     return { code: 'OP_MODULE_NOT_FOUND', message: `cannot load module "${shown}": ${why}` };
   }
   const name = impl.exportName || 'default';

@@ -19,27 +19,31 @@ export type ChildMessage =
 /** Names the modules a forkserver process imports before it reports ready. */
 export const PRELOAD_ENV = 'BATON_PRELOAD';
 
-let entry: { path: string; execArgv: string[] } | undefined;
+const entries = new Map<string, { path: string; execArgv: string[] }>();
 
 /**
- * The child entry next to this file. From compiled dist it is plain JS and starts with no loader;
- * from TypeScript source (tests, tsx) it needs tsx, resolved here so the child's cwd is irrelevant.
+ * The child entry `name` (e.g. `step-process`) next to this file. From compiled dist it is plain
+ * JS and starts with no loader; from TypeScript source (tests, tsx) it needs tsx, resolved here so
+ * the child's cwd is irrelevant.
  */
-function stepEntry(): { path: string; execArgv: string[] } {
-  if (entry) return entry;
+export function childEntry(name: string): { path: string; execArgv: string[] } {
+  const known = entries.get(name);
+  if (known) return known;
   const self = import.meta.url;
+  let entry: { path: string; execArgv: string[] };
   if (self.endsWith('.ts')) {
     const tsx = pathToFileURL(createRequire(self).resolve('tsx')).href;
-    entry = { path: fileURLToPath(new URL('./step-process.ts', self)), execArgv: ['--import', tsx] };
+    entry = { path: fileURLToPath(new URL(`./${name}.ts`, self)), execArgv: ['--import', tsx] };
   } else {
-    entry = { path: fileURLToPath(new URL('./step-process.js', self)), execArgv: [] };
+    entry = { path: fileURLToPath(new URL(`./${name}.js`, self)), execArgv: [] };
   }
+  entries.set(name, entry);
   return entry;
 }
 
 /** A fresh step process; with `preload` it imports those modules and sends `ready` first. */
 export function forkStepProcess(preload?: string[]): ChildProcess {
-  const { path, execArgv } = stepEntry();
+  const { path, execArgv } = childEntry('step-process');
   const env = preload ? { ...process.env, [PRELOAD_ENV]: JSON.stringify(preload) } : process.env;
   // stdout/stderr are shared with this process, as an in-process op's console output would be.
   return fork(path, [], { execArgv, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });

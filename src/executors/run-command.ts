@@ -128,7 +128,11 @@ function execute(
       hooks.signal.removeEventListener('abort', onAbort);
       // Once canceled, the SIGKILL still goes out to grandchildren that outlived the leader.
       if (hooks.signal.aborted) killTimer?.unref();
-      else clearTimeout(killTimer);
+      else {
+        clearTimeout(killTimer);
+        // The step is over: grandchildren the command left behind (`sleep 300 &`) end with it.
+        if (GROUP_KILL) kill('SIGKILL');
+      }
       clearTimeout(drainTimer);
       child.stdout?.destroy();
       child.stderr?.destroy();

@@ -90,6 +90,7 @@ function normaliseOp(name: string, raw: RawOp, baseDir: string, impls: Map<strin
     deps: raw.deps ?? [],
   };
   if (raw.description !== undefined) op.description = raw.description;
+  if (raw.timeout_seconds !== undefined) op.timeoutSeconds = raw.timeout_seconds;
   return op;
 }
 

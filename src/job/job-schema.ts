@@ -98,6 +98,10 @@ export const opSchema = z
       tags: tagsSchema.optional(),
       config: z.record(z.string(), z.unknown(), { error: 'expected a map of config values' }).optional(),
       retry: retrySchema.optional(),
+      timeout_seconds: z
+        .number({ error: 'expected a number of seconds > 0' })
+        .positive({ error: 'expected a number of seconds > 0' })
+        .optional(),
       ins: insSchema.optional(),
       deps: depsSchema.optional(),
     },

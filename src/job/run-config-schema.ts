@@ -120,6 +120,10 @@ export const runConfigSchema = z.strictObject(
   {
     execution: emptyable(z.strictObject({ config: executorSchema.optional() })).optional(),
     ops: emptyable(z.record(z.string(), opRunConfigSchema, { error: 'expected a map of op name -> op config' })).optional(),
+    max_runtime_seconds: z
+      .number({ error: 'expected a number of seconds > 0' })
+      .positive({ error: 'expected a number of seconds > 0' })
+      .optional(),
   },
   { error: 'expected a map at the top level (with execution and/or ops)' },
 );

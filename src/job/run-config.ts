@@ -1,5 +1,5 @@
 /** Run config files (Dagster's shape) into a validated, normalised `RunConfig`. */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import type {
@@ -134,6 +134,7 @@ function resolveSources(sources: readonly RunConfigSource[], job: JobDefinition)
   if (problems.length === 0 && parsed.success) {
     const redisProblem = envRedisProblem(parsed.data);
     if (redisProblem) problems.push(fromMerged(redisProblem));
+    problems.push(...preloadProblems(parsed.data, job).map(fromMerged));
   }
   if (!parsed.success || problems.length > 0) {
     // A selector with no key makes zod succeed: the problem list is what decides.
@@ -143,6 +144,7 @@ function resolveSources(sources: readonly RunConfigSource[], job: JobDefinition)
   return {
     executor: toExecutor(parsed.data, job),
     ops: toOps(parsed.data),
+    ...(parsed.data.max_runtime_seconds !== undefined ? { maxRuntimeSeconds: parsed.data.max_runtime_seconds } : {}),
     raw: merged as JsonObject,
     ...(origins ? { origins } : {}),
   };
@@ -192,6 +194,16 @@ function locate(items: readonly SourcedProblem[], sources: readonly RunConfigSou
 }
 
 /** `ops.<op>` must name an op of the job, and `ops.<op>.inputs.<input>` one of its inputs. */
+/** A forkserver preload module that does not exist (relative paths are from the job file's folder). */
+function preloadProblems(raw: RawRunConfig, job: JobDefinition): PathProblem[] {
+  const modules = raw.execution?.config?.multiprocess?.start_method?.forkserver?.preload_modules ?? [];
+  const base: PathSeg[] = ['execution', 'config', 'multiprocess', 'start_method', 'forkserver', 'preload_modules'];
+  return modules.flatMap((m, i) => {
+    const full = resolve(job.baseDir, m);
+    return existsSync(full) ? [] : [{ path: [...base, i], message: `preload module "${m}" not found: no file at ${full}` }];
+  });
+}
+
 function opProblems(ops: Record<string, unknown>, jobOps: ReadonlyMap<string, OpDefinition>): PathProblem[] {
   const problems: PathProblem[] = [];
   const names = [...jobOps.keys()];

@@ -8,6 +8,7 @@ import { InputError } from '../errors.js';
 import { locateJobProblems } from '../job/locate-job-problems.js';
 import { resolveJobRunConfig } from '../job/run-config.js';
 import { executeRun, type RunResult } from './execute-run.js';
+import { maxRuntimeOf } from './max-runtime.js';
 
 export interface ExecuteOptions {
   /** Dagster op-selection queries, unioned; empty or absent: every op. */
@@ -71,7 +72,7 @@ export async function executeJob(job: JobDefinition, options: ExecuteOptions = {
       maxConcurrent: executor.maxConcurrent,
       tagConcurrencyLimits: executor.tagConcurrencyLimits,
       retriesEnabled: executor.retries,
-      ...runOptions(options),
+      ...runOptions(options, runConfig),
     });
   } finally {
     await launcher.close();
@@ -94,15 +95,17 @@ async function runInProcess(job: JobDefinition, plan: ExecutionPlan, runConfig: 
       maxConcurrent: 1,
       tagConcurrencyLimits: [],
       retriesEnabled: runConfig.executor.retries,
-      ...runOptions(options),
+      ...runOptions(options, runConfig),
     });
   } finally {
     await launcher.close();
   }
 }
 
-function runOptions(o: ExecuteOptions): Pick<ExecuteOptions, 'runId' | 'signal' | 'onEvent'> {
+function runOptions(o: ExecuteOptions, runConfig: RunConfig): Pick<ExecuteOptions, 'runId' | 'signal' | 'onEvent'> & { maxRuntimeSeconds?: number } {
+  const maxRuntimeSeconds = maxRuntimeOf(runConfig, o.tags);
   return {
+    ...(maxRuntimeSeconds !== undefined ? { maxRuntimeSeconds } : {}),
     ...(o.runId !== undefined ? { runId: o.runId } : {}),
     ...(o.signal ? { signal: o.signal } : {}),
     ...(o.onEvent ? { onEvent: o.onEvent } : {}),

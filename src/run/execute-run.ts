@@ -31,6 +31,8 @@ export interface RunOptions {
    * the launcher resolves them from the plan. Default true: outputs are kept in memory.
    */
   keepOutputs?: boolean;
+  /** Cancel the run once it has run this long (run config `max_runtime_seconds`, tag `baton/max_runtime`). */
+  maxRuntimeSeconds?: number;
   /** Resuming: each step's state when its previous coordinator stopped (see ActiveExecution). */
   restore?: Readonly<Record<string, { status: StepStatus; attempt: number }>>;
 }
@@ -72,6 +74,16 @@ export async function executeRun(options: RunOptions): Promise<RunResult> {
   let wake: () => void = () => {};
   const onAbort = (): void => wake();
   signal?.addEventListener('abort', onAbort);
+  // max_runtime_seconds: past it, the run is canceled as if asked to, with that reason.
+  let overRuntime = false;
+  const runtimeTimer =
+    options.maxRuntimeSeconds === undefined
+      ? undefined
+      : setTimeout(() => {
+          overRuntime = true;
+          wake();
+        }, options.maxRuntimeSeconds * 1000);
+  const cancelRequested = (): boolean => signal?.aborted === true || overRuntime;
 
   const settle = (step: PlanStep, attempt: number, outcome: StepOutcome): void => {
     running.delete(step.key);
@@ -125,10 +137,14 @@ export async function executeRun(options: RunOptions): Promise<RunResult> {
       inputs,
     };
     let started = false;
+    let ended = false;
+    // The op's timeout_seconds counts from the step's start (not from its wait in a queue).
+    const timeout = stepTimeout(job, step, controller);
     const start = (info: { worker?: string; pid?: number } = {}): void => {
       if (started) return;
       started = true;
       emit({ type: 'STEP_START', stepKey: step.key, attempt, ...info });
+      if (!ended) timeout.arm();
     };
     launcher
       .launch(request, {
@@ -139,8 +155,10 @@ export async function executeRun(options: RunOptions): Promise<RunResult> {
       })
       .catch((e: unknown): StepOutcome => ({ ok: false, error: launcherError(e) }))
       .then((outcome) => {
+        ended = true;
+        timeout.disarm();
         start();
-        settle(step, attempt, outcome);
+        settle(step, attempt, timeout.fired && !cancelRequested() ? timeout.outcome() : outcome);
       })
       .catch((e: unknown) => emit({ type: 'LOG', level: 'error', message: `internal error: ${toError(e).message}` }));
   };
@@ -154,8 +172,9 @@ export async function executeRun(options: RunOptions): Promise<RunResult> {
   }
   try {
     while (!exec.isComplete) {
-      if (signal?.aborted && !exec.isCanceled) {
-        emit({ type: 'RUN_CANCELING', message: 'cancel requested: stopping running steps' });
+      if (cancelRequested() && !exec.isCanceled) {
+        const why = signal?.aborted ? 'cancel requested' : `the run exceeded its max_runtime_seconds (${options.maxRuntimeSeconds} s)`;
+        emit({ type: 'RUN_CANCELING', message: `${why}: stopping running steps` });
         for (const key of exec.cancel()) emit({ type: 'STEP_CANCELED', stepKey: key });
         for (const c of running.values()) c.abort();
       }
@@ -167,16 +186,42 @@ export async function executeRun(options: RunOptions): Promise<RunResult> {
         wake = resolve;
         const next = exec.nextRetryAt;
         if (next !== undefined) timer = setTimeout(resolve, Math.max(0, next - Date.now()));
-        if (signal?.aborted && !exec.isCanceled) resolve();
+        if (cancelRequested() && !exec.isCanceled) resolve();
       });
       clearTimeout(timer);
     }
   } finally {
+    clearTimeout(runtimeTimer);
     signal?.removeEventListener('abort', onAbort);
   }
   const status = exec.runStatus();
-  emit({ type: status === 'SUCCESS' ? 'RUN_SUCCESS' : status === 'FAILURE' ? 'RUN_FAILURE' : 'RUN_CANCELED' });
+  const runtimeMessage = overRuntime && status === 'CANCELED' ? { message: `canceled: the run exceeded its max_runtime_seconds (${options.maxRuntimeSeconds} s)` } : {};
+  emit({ type: status === 'SUCCESS' ? 'RUN_SUCCESS' : status === 'FAILURE' ? 'RUN_FAILURE' : 'RUN_CANCELED', ...runtimeMessage });
   return { runId, job: job.name, status, steps: exec.statuses(), outputs, events };
+}
+
+/** An op's `timeout_seconds`: once armed, aborts the step when it runs longer. */
+function stepTimeout(job: JobDefinition, step: PlanStep, controller: AbortController) {
+  const seconds = job.ops.get(step.op)?.timeoutSeconds;
+  let timer: NodeJS.Timeout | undefined;
+  const state = {
+    fired: false,
+    arm(): void {
+      if (seconds === undefined || timer) return;
+      timer = setTimeout(() => {
+        state.fired = true;
+        controller.abort();
+      }, seconds * 1000);
+    },
+    disarm(): void {
+      clearTimeout(timer);
+    },
+    outcome(): StepOutcome {
+      const message = `step "${step.key}" timed out after ${seconds} s (its op's timeout_seconds)`;
+      return { ok: false, error: { name: 'BatonError', code: 'STEP_TIMEOUT', message } };
+    },
+  };
+  return state;
 }
 
 function launcherError(e: unknown): SerializedError {

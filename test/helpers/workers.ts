@@ -32,6 +32,11 @@ export interface WorkerOptions {
   lockDurationMs?: number;
   stalledIntervalMs?: number;
   graceMs?: number;
+  /** `--isolation`; the worker's default (process) if unset. */
+  isolation?: 'process' | 'none';
+  maxStepsPerProcess?: number;
+  /** More flags, passed as they are. */
+  args?: string[];
   env?: Record<string, string>;
 }
 
@@ -49,6 +54,9 @@ export async function startWorker(o: WorkerOptions): Promise<TestWorker> {
   if (o.lockDurationMs) args.push('--lock-duration', String(o.lockDurationMs));
   if (o.stalledIntervalMs) args.push('--stalled-interval', String(o.stalledIntervalMs));
   if (o.graceMs) args.push('--grace', String(o.graceMs));
+  if (o.isolation) args.push('--isolation', o.isolation);
+  if (o.maxStepsPerProcess) args.push('--max-steps-per-process', String(o.maxStepsPerProcess));
+  if (o.args) args.push(...o.args);
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...process.env, ...o.env },
