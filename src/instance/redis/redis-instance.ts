@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { isTerminalRunStatus } from '../../core/status.js';
 import type { JsonObject } from '../../core/types.js';
 import { BatonError, InputError } from '../../errors.js';
 import { assertRedisReachable, createRedis, redactRedisUrl } from '../../distributed/connection.js';
@@ -130,7 +131,8 @@ export async function openRedisInstance(url: string): Promise<Instance> {
     },
 
     async deleteRunData(run) {
-      if (!run.row.runId || (await redis.exists(runKeys(run.row.runId).driver)) === 1) {
+      // An ended run may still show its driver for a moment (it lets go of the lease last).
+      if (!isTerminalRunStatus(run.row.status) && (await redis.exists(runKeys(run.row.runId).driver)) === 1) {
         throw new BatonError('RUN_BUSY', `run "${run.row.runId}" is being driven; cancel it before deleting it`);
       }
       const base = distributedSection(run.row.runConfig)?.output_storage?.filesystem?.base_dir;
