@@ -24,6 +24,7 @@ import type { StoredRunView } from '../storage.js';
 import type { Instance } from '../types.js';
 import { limitInfos } from './limits-view.js';
 import { createRedisStorage } from './redis-storage.js';
+import { listWorkers } from '../../distributed/worker-registry.js';
 
 const EXECUTORS = ['in_process', 'multiprocess', 'distributed'];
 
@@ -145,9 +146,8 @@ export async function openRedisInstance(url: string): Promise<Instance> {
       delete: (spec) => deleteLimit(redis, spec),
     },
 
-    // The worker registry is issue 11's (src/distributed/worker-registry.ts on its branch, not yet
-    // merged here). Once merged: list: async () => (await listWorkers(redis)).map(({ heartbeatMs: _, ...w }) => w)
-    workers: { list: async () => [] },
+    // The live workers, from their heartbeats (src/distributed/worker-registry.ts).
+    workers: { list: async () => (await listWorkers(redis)).map(({ heartbeatMs: _heartbeatMs, ...w }) => w) },
 
     async close() {
       await redis.quit().catch(() => {});
