@@ -9,7 +9,7 @@ import type { JobDefinition } from '../src/core/types.js';
 import { createRedis } from '../src/distributed/connection.js';
 import { stepLogLines } from '../src/distributed/step-log.js';
 import { startStepWorker } from '../src/distributed/step-worker.js';
-import { createWorkerMetrics, type WorkerMetrics } from '../src/distributed/worker-metrics.js';
+import type { WorkerMetrics } from '../src/distributed/worker-metrics.js';
 import { createWorkerHeartbeat } from '../src/distributed/worker-registry.js';
 import { observedRunner } from '../src/executors/observed-runner.js';
 import { createStepPool, inlineRunner, type Isolation, type StepPool } from '../src/executors/step-pool.js';
@@ -78,6 +78,8 @@ export async function startWorkerProcess(o: WorkerProcessOptions): Promise<Worke
   );
   let metrics: WorkerMetrics | undefined;
   if (o.metricsPort !== undefined) {
+    // Loaded only when asked for: prom-client is not a worker's start-up cost otherwise.
+    const { createWorkerMetrics } = await import('../src/distributed/worker-metrics.js');
     metrics = createWorkerMetrics({
       queue: o.queue,
       redis: registryRedis,
