@@ -16,6 +16,7 @@ import type {
   Tags,
 } from '../core/types.js';
 import type { ResumedStep } from '../run/resume-state.js';
+import { failedQueueJobReason } from './poison.js';
 import type { RunStore } from './run-store.js';
 import type { Semaphore, SlotRequest } from './semaphore/semaphore.js';
 import { addStepJobs, cancelChannel, stepJobId, stepPriority, type StepJobData, type StepQueueJob } from './step-message.js';
@@ -240,7 +241,9 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
         .then(async (job) => {
           if (inFlight.get(f.data.stepKey) !== f || f.jobId !== jobId) return;
           if (!job) return settle(f.data.stepKey, { ok: false, error: lost('its queue entry disappeared') });
-          if ((await job.getState()) === 'failed') settle(f.data.stepKey, { ok: false, error: lost(job.failedReason || 'BullMQ marked it failed') });
+          if ((await job.getState()) === 'failed') {
+            settle(f.data.stepKey, { ok: false, error: { name: 'BatonError', code: 'STEP_LOST', message: failedQueueJobReason(job), retryable: false } });
+          }
         })
         .catch(() => {});
     }
