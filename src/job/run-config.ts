@@ -69,6 +69,19 @@ export function resolveRunConfig(raw: unknown, job: JobDefinition, file?: string
   return resolveSources(value, job, [{ ...(file !== undefined ? { file } : {}), value }]);
 }
 
+/**
+ * A run config as YAML text (the UI's Launchpad), its problems located in that text under `file`.
+ * An empty text is an empty config.
+ */
+export function resolveRunConfigText(text: string, job: JobDefinition, file: string): RunConfig {
+  const value = parseYaml(text, file, 'RUN_CONFIG_INVALID', duplicateMessage) ?? {};
+  if (!isPlainMap(value)) {
+    const message = `expected a map at the top level (with execution and/or ops), got ${describeValue(value)}`;
+    throw new InputError('RUN_CONFIG_INVALID', [{ file, line: 1, column: 1, message }]);
+  }
+  return resolveSources(value, job, [{ file, text, value }]);
+}
+
 function resolveSources(merged: unknown, job: JobDefinition, sources: readonly Source[]): RunConfig {
   const parsed = runConfigSchema.safeParse(merged, { error: errorMap });
   const problems: PathProblem[] = [
