@@ -99,6 +99,7 @@ function jobJson(e: CatalogEntry) {
     ops: job ? [...job.ops.values()].map((op) => ({
       name: op.name,
       upstream: [...new Set([...Object.values(op.ins), ...op.deps])],
+      ins: op.ins,
       tags: op.tags,
       kind: op.impl.kind,
       retry: op.retry,
