@@ -5,7 +5,7 @@ import { BatonError, InputError } from '../src/errors.js';
 export const EXIT = { success: 0, runFailed: 1, invalidInput: 2, interrupted: 130 } as const;
 
 /** Codes that mean the user's input (or environment) was wrong and nothing ran. */
-const INPUT_CODES: ReadonlySet<string> = new Set(['USAGE', 'REDIS_UNAVAILABLE', 'LIMIT_INVALID', 'RUN_NOT_FOUND', 'RUN_NOT_RESUMABLE', 'RUN_BUSY']);
+const INPUT_CODES: ReadonlySet<string> = new Set(['USAGE', 'REDIS_UNAVAILABLE', 'LIMIT_INVALID', 'NEEDS_REDIS', 'RUN_NOT_FOUND', 'RUN_NOT_RESUMABLE', 'RUN_BUSY']);
 
 /** Prints an error for a person and returns the exit code it maps to. */
 export function reportError(e: unknown): number {

@@ -27,6 +27,8 @@ export type ErrorCode =
   | 'RUN_NOT_RESUMABLE'
   | 'RUN_LEASE_LOST'
   | 'LIMIT_INVALID'
+  /** The operation needs a Redis instance (limits, resume, a distributed run); this one is local. */
+  | 'NEEDS_REDIS'
   | 'USAGE';
 
 /** One thing wrong with the user's input, located as precisely as we can. */

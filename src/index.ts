@@ -7,3 +7,6 @@ export { selectOps, parseSelectionQuery } from './core/selection.js';
 export { buildPlan } from './core/plan.js';
 export { executeInProcess, executeJob, prepareRun, type ExecuteOptions } from './run/execute-job.js';
 export { executeRun, type RunResult } from './run/execute-run.js';
+export { openInstance } from './instance/open-instance.js';
+export type * from './instance/types.js';
+export { RUN_STATUSES, TERMINAL_RUN_STATUSES, TERMINAL_STEP_STATUSES, isFinalRunEvent } from './core/status.js';

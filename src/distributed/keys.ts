@@ -12,6 +12,16 @@
  *   <prefix>:{run:<runId>}:driver   string  id of the coordinator driving the run (a lease: PX TTL, renewed)
  *   <prefix>:runs                   zset    runId scored by start time (epoch ms)
  *
+ * Indexes across runs share the hash tag `{runs}` (written by a second, idempotent call after the
+ * run's own keys; `src/distributed/run-index.ts` repairs them from `<prefix>:runs`):
+ *
+ *   <prefix>:{runs}:created         zset    runId scored by createdAt (epoch ms)
+ *   <prefix>:{runs}:status:<STATUS> zset    the runs in that status, scored by createdAt
+ *   <prefix>:{runs}:job:<job>       zset    the runs of that job, scored by createdAt
+ *   <prefix>:{runs}:tag:<k>=<v>     zset    the runs with that tag, scored by createdAt
+ *   <prefix>:{runs}:meta            hash    runId -> JSON {job, tags, status, createdMs}
+ *   <prefix>:{runs}:changes         stream  run status changes {runId, job, status, at} (capped)
+ *
  * The default prefix is `baton`.
  */
 
@@ -58,4 +68,26 @@ export const outputsKey = (runId: string, prefix?: string): string => runKeys(ru
 /** Global sorted set of run ids scored by start time in ms. */
 export function runsIndexKey(prefix: string = DEFAULT_PREFIX): string {
   return `${prefix}:runs`;
+}
+
+export interface RunIndexKeys {
+  created: string;
+  meta: string;
+  changes: string;
+  status(status: string): string;
+  job(job: string): string;
+  tag(key: string, value: string): string;
+}
+
+/** The keys of the indexes across runs (one hash tag, `{runs}`). */
+export function runIndexKeys(prefix: string = DEFAULT_PREFIX): RunIndexKeys {
+  const base = `${prefix}:{runs}`;
+  return {
+    created: `${base}:created`,
+    meta: `${base}:meta`,
+    changes: `${base}:changes`,
+    status: (status) => `${base}:status:${status}`,
+    job: (job) => `${base}:job:${job}`,
+    tag: (key, value) => `${base}:tag:${key}=${value}`,
+  };
 }

@@ -10,6 +10,7 @@ import type {
 import { BatonError } from '../errors.js';
 import { DEFAULT_PREFIX, runKeys, runsIndexKey } from './keys.js';
 import { keyCount, loadScript } from './lua-loader.js';
+import { indexRun, indexRunStatus, unindexRun } from './run-index.js';
 
 export interface RunRecord {
   runId: string;
@@ -24,6 +25,10 @@ export interface RunRecord {
   runConfig: JsonObject;
   queue: string;
   parentRunId?: string;
+  /** ISO-8601, when the run was recorded. Absent in records older than the runs API: `startedAt` then. */
+  createdAt?: string;
+  /** The op selection it was launched with; null or absent: every op. */
+  selection?: string[] | null;
 }
 
 export interface StepState {
@@ -149,6 +154,9 @@ export function createRunStore(
       }
       multi.zadd(runsIndexKey(prefix), startScore(record), record.runId);
       await execMulti(multi);
+      const createdMs = Date.parse(record.createdAt ?? record.startedAt);
+      const indexed = { runId: record.runId, job: record.job, tags: record.tags, status: record.status };
+      await indexRun(redis, { ...indexed, createdMs: Number.isNaN(createdMs) ? Date.now() : createdMs }, prefix);
     },
 
     async getRun(runId) {
@@ -176,6 +184,7 @@ export function createRunStore(
       const keys = [k.record, k.plan, k.steps, k.events, k.outputs];
       const found = await script(SET_RUN_STATUS, keys, [status, endedAt ?? '', retentionSeconds ?? 0]);
       if (found !== 1) throw new BatonError('RUN_NOT_FOUND', `run "${runId}" not found`);
+      await indexRunStatus(redis, runId, status, prefix);
     },
 
     async setStepState(runId, stepKey, state) {
@@ -263,6 +272,7 @@ export function createRunStore(
 
     async deleteRun(runId) {
       await redis.multi().del(...Object.values(runKeys(runId, prefix))).zrem(runsIndexKey(prefix), runId).exec();
+      await unindexRun(redis, runId, prefix);
     },
 
     async close() {
@@ -292,6 +302,8 @@ function encodeRecord(record: RunRecord): Record<string, string> {
     runConfig: JSON.stringify(record.runConfig),
     queue: record.queue,
   };
+  if (record.createdAt !== undefined) fields.createdAt = record.createdAt;
+  if (record.selection) fields.selection = JSON.stringify(record.selection);
   if (record.endedAt !== undefined) fields.endedAt = record.endedAt;
   if (record.parentRunId !== undefined) fields.parentRunId = record.parentRunId;
   return fields;
@@ -311,6 +323,8 @@ function decodeRecord(h: Record<string, string>): RunRecord {
   };
   if (h.endedAt !== undefined) record.endedAt = h.endedAt;
   if (h.parentRunId !== undefined) record.parentRunId = h.parentRunId;
+  if (h.createdAt !== undefined) record.createdAt = h.createdAt;
+  if (h.selection !== undefined) record.selection = JSON.parse(h.selection) as string[];
   return record;
 }
 

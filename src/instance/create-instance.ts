@@ -1,0 +1,177 @@
+/**
+ * The instance, written once over a `RunStorage` and a backend: launching (plan first, then
+ * record, then run), the views, cancel and re-execution. What differs between the local and the
+ * Redis instance — the default executor, the distributed executor, who else may be driving a
+ * run, limits and workers — comes from the backend.
+ */
+import { randomUUID } from 'node:crypto';
+import { buildPlan } from '../core/plan.js';
+import { isTerminalRunStatus } from '../core/status.js';
+import type { JobDefinition, JsonObject, RunStatus } from '../core/types.js';
+import { BatonError } from '../errors.js';
+import { loadJob } from '../job/load-job.js';
+import { resolveRunConfig } from '../job/run-config.js';
+import { prepareRun, verifyJobOps, type PreparedRun } from '../run/execute-job.js';
+import { startLocalRun, type DrivenRun } from './drive-local.js';
+import { neededOutputs, planReexecution, withParentInputs } from './reexecution.js';
+import { DEFAULT_PAGE, type RunStorage, type StoredRunView } from './storage.js';
+import type { Instance, LaunchRunOptions } from './types.js';
+import { toDetail, toSummary } from './views.js';
+
+export interface InstanceBackend {
+  readonly kind: Instance['kind'];
+  readonly storage: RunStorage;
+  /** The run config as given, with the instance's defaults filled in (e.g. its executor); bad combinations throw InputError. */
+  runConfigFor(raw: JsonObject): JsonObject;
+  /** Starts a distributed run; resolves with its id once it is recorded. */
+  launchDistributed(job: JobDefinition, prepared: PreparedRun, meta: { runId: string; tags: Record<string, string>; selection: string[] | null }): Promise<DriveHandle>;
+  /** Registers this process as the driver of a local-executor run; returns how to let go. */
+  driveHere(runId: string, onCancel: () => void): Promise<() => Promise<void>>;
+  /** Cancels a run this process does not drive; resolves with its status once it ended (or was asked to end). */
+  cancelElsewhere(run: StoredRunView): Promise<RunStatus>;
+  resume(run: StoredRunView, options: { jobPath?: string }): Promise<DriveHandle>;
+  /** Re-executes a distributed parent run; undefined: the parent ran on a local executor, handled here. */
+  reexecuteDistributed(run: StoredRunView, options: { fromFailure?: boolean; selection?: string[] }): Promise<DriveHandle> | undefined;
+  deleteRunData(run: StoredRunView): Promise<void>;
+  limits: Instance['limits'];
+  workers: Instance['workers'];
+  close(): Promise<void>;
+}
+
+/** A run started by this process: its id, and a promise that settles when it ends. */
+export interface DriveHandle {
+  runId: string;
+  done: Promise<unknown>;
+  controller?: AbortController;
+}
+
+const RUN_ID = /^[A-Za-z0-9_-]{1,100}$/;
+
+export function createInstance(backend: InstanceBackend): Instance {
+  const { storage } = backend;
+  const driven = new Map<string, DriveHandle>();
+  let closed = false;
+
+  const track = (handle: DriveHandle | DrivenRun): { runId: string } => {
+    driven.set(handle.runId, handle);
+    void handle.done.finally(() => driven.delete(handle.runId));
+    return { runId: handle.runId };
+  };
+  const requireRun = async (runId: string): Promise<StoredRunView> => {
+    const run = await storage.getRun(runId);
+    if (!run) throw new BatonError('RUN_NOT_FOUND', `no run "${runId}" in this ${backend.kind} instance`);
+    return run;
+  };
+  const assertOpen = (): void => {
+    if (closed) throw new BatonError('USAGE', 'this instance is closed');
+  };
+
+  const launchPrepared = async (
+    job: JobDefinition,
+    prepared: PreparedRun,
+    meta: { runId: string; tags: Record<string, string>; selection: string[] | null; parentRunId?: string },
+  ): Promise<{ runId: string }> => {
+    if (prepared.runConfig.executor.kind === 'distributed') {
+      if (meta.parentRunId) throw new BatonError('USAGE', 'a re-execution of a local run runs on a local executor');
+      return track(await backend.launchDistributed(job, prepared, meta));
+    }
+    return track(await startLocalRun(storage, job, prepared, meta, backend.driveHere));
+  };
+
+  const instance: Instance = {
+    kind: backend.kind,
+
+    async launchRun(jobOrPath, options: LaunchRunOptions = {}) {
+      assertOpen();
+      const job = typeof jobOrPath === 'string' ? await loadJob(jobOrPath) : jobOrPath;
+      const runId = options.runId ?? randomUUID();
+      if (!RUN_ID.test(runId)) throw new BatonError('USAGE', `invalid run id "${runId}": expected 1-100 letters, digits, "-" and "_"`);
+      const selection = options.selection ?? options.select ?? [];
+      const prepared = await prepareRun(job, { select: selection, runConfig: backend.runConfigFor(options.runConfig ?? {}) });
+      const tags = { ...job.tags, ...(options.tags ?? {}) };
+      return launchPrepared(job, prepared, { runId, tags, selection: selection.length > 0 ? [...selection] : null });
+    },
+
+    async getRuns(filter = {}) {
+      const { rows, cursor } = await storage.getRuns({ ...filter, limit: filter.limit ?? DEFAULT_PAGE });
+      const counts = await storage.stepCounts(rows.map((r) => r.runId));
+      return { runs: rows.map((r, i) => toSummary(r, counts[i] ?? {})), cursor };
+    },
+
+    async getRun(runId) {
+      const run = await storage.getRun(runId);
+      return run ? toDetail(run, storage) : null;
+    },
+
+    async getEvents(runId, options = {}) {
+      const events = await storage.getEvents(runId, options.after, options.limit);
+      return { events, cursor: events.at(-1)?.cursor ?? options.after ?? null };
+    },
+
+    watchEvents(runId, options = {}) {
+      return storage.watchEvents(runId, options.after, options.signal);
+    },
+
+    watchRuns(options = {}) {
+      return storage.watchRuns(options.signal);
+    },
+
+    async cancelRun(runId) {
+      const here = driven.get(runId);
+      if (here?.controller) {
+        here.controller.abort();
+        await here.done;
+        return { status: (await requireRun(runId)).row.status };
+      }
+      const run = await requireRun(runId);
+      if (isTerminalRunStatus(run.row.status)) return { status: run.row.status };
+      return { status: await backend.cancelElsewhere(run) };
+    },
+
+    async resumeRun(runId, options = {}) {
+      assertOpen();
+      return track(await backend.resume(await requireRun(runId), options));
+    },
+
+    async reexecuteRun(runId, options = {}) {
+      assertOpen();
+      const parent = await requireRun(runId);
+      const distributed = backend.reexecuteDistributed(parent, options);
+      if (distributed) return track(await distributed);
+      const job = await loadJob(parent.row.jobPath);
+      if (job.name !== parent.row.job) {
+        throw new BatonError('RUN_NOT_RESUMABLE', `${job.sourcePath} defines job "${job.name}", but run "${runId}" is of job "${parent.row.job}"`);
+      }
+      const plan = planReexecution(job, { runId, status: parent.row.status, plan: parent.plan, steps: parent.steps }, options);
+      const outputs = await storage.getOutputs(runId, neededOutputs(plan));
+      const runConfig = resolveRunConfig(withParentInputs(parent.row.runConfig, plan, outputs), job);
+      const execution = buildPlan(job, plan.selected, runConfig);
+      await verifyJobOps(job, execution.steps.map((s) => s.op));
+      const selection = options.selection?.length ? [...options.selection] : execution.steps.map((s) => s.key);
+      return launchPrepared(job, { plan: execution, runConfig }, { runId: randomUUID(), tags: parent.row.tags, selection, parentRunId: runId });
+    },
+
+    async deleteRun(runId) {
+      const run = await storage.getRun(runId);
+      if (!run) return;
+      if (!isTerminalRunStatus(run.row.status) && driven.has(runId)) {
+        throw new BatonError('RUN_BUSY', `run "${runId}" is still running here; cancel it before deleting it`);
+      }
+      await backend.deleteRunData(run);
+      await storage.deleteRun(runId);
+    },
+
+    limits: backend.limits,
+    workers: backend.workers,
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      // Runs driven by this process finish first: their records must not be left half-written.
+      await Promise.allSettled([...driven.values()].map((d) => d.done));
+      await storage.close();
+      await backend.close();
+    },
+  };
+  return instance;
+}
