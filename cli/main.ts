@@ -8,6 +8,7 @@ import { registerRun } from './commands/run.js';
 import { registerRuns } from './commands/runs.js';
 import { registerServe } from './commands/serve.js';
 import { registerStatus } from './commands/status.js';
+import { registerUi } from './commands/ui.js';
 import { registerValidate } from './commands/validate.js';
 import { reportError } from './exit-codes.js';
 
@@ -31,6 +32,7 @@ registerRuns(program);
 registerOperate(program);
 registerLimits(program);
 registerServe(program);
+registerUi(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -3,6 +3,7 @@
  * the server keeps no run state of its own.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { RUN_STATUSES } from '../core/status.js';
 import type { JobDefinition, RunStatus, Tags } from '../core/types.js';
 import type { Instance, RunDetail } from '../instance/types.js';
 import type { CatalogEntry, JobCatalog } from './job-catalog.js';
@@ -152,12 +153,10 @@ function tagsOf(v: unknown): Tags {
   return v as Tags;
 }
 
-const STATUSES: readonly RunStatus[] = ['QUEUED', 'STARTED', 'CANCELING', 'SUCCESS', 'FAILURE', 'CANCELED'];
-
 function runsFilter(url: URL) {
   const q = url.searchParams;
   const statuses = q.getAll('status').flatMap((s) => s.split(',')).filter(Boolean);
-  for (const s of statuses) if (!STATUSES.includes(s as RunStatus)) throw new HttpError(400, { error: `unknown status "${s}"; expected one of ${STATUSES.join(', ')}` });
+  for (const s of statuses) if (!RUN_STATUSES.includes(s as RunStatus)) throw new HttpError(400, { error: `unknown status "${s}"; expected one of ${RUN_STATUSES.join(', ')}` });
   const tags: Tags = {};
   for (const t of q.getAll('tag')) {
     const eq = t.indexOf('=');

@@ -78,4 +78,4 @@ export async function api<T>(path: string, init: { method?: string; body?: unkno
   return body as T;
 }
 
-export const TERMINAL_RUN_STATUSES = new Set(['SUCCESS', 'FAILURE', 'CANCELED']);
+export { RUN_STATUSES, TERMINAL_RUN_STATUSES } from '../../src/core/status.js';

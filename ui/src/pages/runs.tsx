@@ -1,9 +1,7 @@
 /** The runs list: live (re-read every 2 s), filtered by status, job and tag, the filters kept in the URL. */
 import { useEffect, useState } from 'preact/hooks';
-import { api, type RunSummary } from '../api.js';
+import { api, RUN_STATUSES, type RunSummary } from '../api.js';
 import { href, navigate } from '../router.js';
-
-const STATUSES = ['QUEUED', 'STARTED', 'CANCELING', 'SUCCESS', 'FAILURE', 'CANCELED'];
 
 export function duration(from?: string, to?: string): string {
   if (!from) return '';
@@ -55,7 +53,7 @@ export function RunsPage({ query }: { query: URLSearchParams }) {
       <div class="toolbar" role="search">
         <label>Status <select aria-label="Status" value={query.get('status') ?? ''} onChange={(e) => setFilter('status', e.currentTarget.value)}>
           <option value="">any</option>
-          {STATUSES.map((s) => <option key={s} value={s}>{s}</option>)}
+          {RUN_STATUSES.map((s) => <option key={s} value={s}>{s}</option>)}
         </select></label>
         <label>Job <input aria-label="Job" value={query.get('job') ?? ''} onChange={(e) => setFilter('job', e.currentTarget.value.trim())} /></label>
         <label>Tag <input aria-label="Tag" placeholder="key=value" value={query.get('tag') ?? ''} onChange={(e) => setFilter('tag', e.currentTarget.value.trim())} /></label>
