@@ -79,3 +79,14 @@ export async function api<T>(path: string, init: { method?: string; body?: unkno
 }
 
 export { RUN_STATUSES, TERMINAL_RUN_STATUSES } from '../../src/core/status.js';
+
+let kind: Promise<'redis' | 'local'> | undefined;
+
+/** Which instance the server runs on: 'local' (no Redis; no shared limits or workers) or 'redis'. */
+export function instanceKind(): Promise<'redis' | 'local'> {
+  kind ??= api<{ instance: 'redis' | 'local' }>('info').then((i) => i.instance, (e: unknown) => {
+    kind = undefined;
+    throw e;
+  });
+  return kind;
+}

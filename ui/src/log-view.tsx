@@ -10,7 +10,7 @@ const OVERSCAN = 20;
 
 export function eventText(e: InstanceEvent): string {
   if (e.type === 'LOG') return e.message ?? '';
-  if (e.error) return `${e.error.message}${e.message ? ` — ${e.message}` : ''}`;
+  if (e.error) return e.message && !e.message.includes(e.error.message) ? `${e.error.message} — ${e.message}` : (e.message ?? e.error.message);
   if (e.type === 'STEP_START' && e.worker) return `${e.message ?? 'started'} on ${e.worker}`;
   if (e.type === 'STEP_UP_FOR_RETRY') return `${e.message ?? 'retrying'}${e.retryDelaySeconds !== undefined ? ` in ${e.retryDelaySeconds} s` : ''}`;
   return e.message ?? '';

@@ -1,6 +1,6 @@
 /** Limits (slots in use, holders, waiters in order; set and delete) and Workers (live, with their jobs and steps). */
 import { useEffect, useState } from 'preact/hooks';
-import { api, type LimitInfo, type WorkerInfo } from '../api.js';
+import { api, instanceKind, type LimitInfo, type WorkerInfo } from '../api.js';
 import { href } from '../router.js';
 
 function usePoll<T>(path: string, every = 2000): { data: T | null; error: string | null; reload(): void } {
@@ -19,6 +19,16 @@ function usePoll<T>(path: string, every = 2000): { data: T | null; error: string
   }, [path, tick]);
   return { data, error, reload: () => setTick((t) => t + 1) };
 }
+
+function useInstanceKind(): 'redis' | 'local' | null {
+  const [kind, setKind] = useState<'redis' | 'local' | null>(null);
+  useEffect(() => void instanceKind().then(setKind, () => undefined), []);
+  return kind;
+}
+
+const LOCAL_NOTE = (what: string) => (
+  <p class="banner">This UI runs on a local instance (no Redis): {what} exist on a Redis instance. Start it with <code>coordinator ui --redis URL</code>.</p>
+);
 
 const runLink = (runId: string) => <a href={href(['runs', runId])}><code>{runId.slice(0, 8)}</code></a>;
 
@@ -41,6 +51,7 @@ export function LimitsPage() {
     await api(`limits/${encodeURIComponent(spec)}`, { method: 'DELETE', body: {} }).catch((err: unknown) => setFormError(String(err)));
     reload();
   };
+  if (useInstanceKind() === 'local') return <section><h1>Limits</h1>{LOCAL_NOTE('concurrency limits shared by every run')}</section>;
   return (
     <section>
       <h1>Limits</h1>
@@ -74,11 +85,13 @@ export function LimitsPage() {
 
 export function WorkersPage() {
   const { data, error } = usePoll<{ workers: WorkerInfo[] }>('workers');
+  const kind = useInstanceKind();
   return (
     <section>
       <h1>Workers</h1>
+      {kind === 'local' && LOCAL_NOTE('workers taking distributed steps')}
       {error && <p class="error">{error}</p>}
-      {data && data.workers.length === 0 && <p>No live workers. Start one with <code>worker --jobs PATH</code>.</p>}
+      {kind === 'redis' && data && data.workers.length === 0 && <p>No live workers. Start one with <code>worker --jobs PATH</code>.</p>}
       {data && data.workers.length > 0 && (
         <table>
           <thead><tr><th>Worker</th><th>Queue</th><th>Jobs</th><th>Running</th><th>Last seen</th></tr></thead>

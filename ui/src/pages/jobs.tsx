@@ -3,7 +3,6 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, type JobInfo } from '../api.js';
 import { OpGraph } from '../graph.js';
 import { href } from '../router.js';
-import { Launchpad } from './launchpad.js';
 
 /** The jobs, re-read from the server every few seconds (job files are re-read when they change). */
 function useJobs(): { jobs: JobInfo[] | null; error: string | null } {
@@ -76,7 +75,7 @@ export function JobPage({ name, tab }: { name: string; tab: string | undefined }
           </ul>
         </div>
       ) : tab === 'launchpad' ? (
-        <Launchpad key={job.name} job={job} />
+        <LazyLaunchpad key={job.name} job={job} />
       ) : (
         <JobOverview job={job} />
       )}
@@ -105,4 +104,13 @@ function JobOverview({ job }: { job: JobInfo }) {
       </table>
     </div>
   );
+}
+
+type LaunchpadComponent = typeof import('./launchpad.js').Launchpad;
+
+/** The Launchpad (and its editor, the bulk of the code) loads only when opened. */
+function LazyLaunchpad({ job }: { job: JobInfo }) {
+  const [Launchpad, setLaunchpad] = useState<LaunchpadComponent | null>(null);
+  useEffect(() => void import('./launchpad.js').then((m) => setLaunchpad(() => m.Launchpad)), []);
+  return Launchpad ? <Launchpad job={job} /> : <p class="muted">Loading the editor…</p>;
 }

@@ -2,7 +2,7 @@
  * A run: its steps with live status (in the JSON contract's words), a timeline of attempts, the
  * event log (live over SSE, resumed by cursor after a lost connection), Cancel and Re-execute.
  */
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { InstanceEvent } from '../../../src/instance/types.js';
 import { api, ApiError, TERMINAL_RUN_STATUSES, type RunJson, type StepView } from '../api.js';
 import { followRunEvents, type StreamState } from '../event-stream.js';
@@ -35,15 +35,28 @@ export function RunPage({ runId }: { runId: string }) {
   const [busy, setBusy] = useState(false);
   const [now, setNow] = useState(Date.now());
 
+  const [offline, setOffline] = useState(false);
+  const loaded = useRef(false);
+  // Once the run is shown, a failed re-read keeps it on screen and says the connection is lost.
   const refresh = () =>
     api<RunJson>(`runs/${encodeURIComponent(runId)}`).then(
-      (r) => (setRun(r), setError(null)),
-      (e: unknown) => setError(e instanceof ApiError && e.status === 404 ? `No run ${runId}.` : String(e)),
+      (r) => {
+        loaded.current = true;
+        setRun(r);
+        setError(null);
+        setOffline(false);
+      },
+      (e: unknown) => {
+        if (e instanceof ApiError && e.status === 404) setError(`No run ${runId}.`);
+        else if (loaded.current) setOffline(true);
+        else setError(String(e));
+      },
     );
 
   useEffect(() => {
     setEvents([]);
     setRun(null);
+    loaded.current = false;
     void refresh();
     let pending: ReturnType<typeof setTimeout> | undefined;
     const stop = followRunEvents(runId, {
@@ -105,7 +118,7 @@ export function RunPage({ runId }: { runId: string }) {
         {run.parentRunId && <> · re-execution of <a href={href(['runs', run.parentRunId])}><code>{run.parentRunId.slice(0, 8)}</code></a></>}
         {Object.entries(run.tags).map(([k, v]) => <span key={k} class="tag">{k}={v}</span>)}
       </p>
-      {stream === 'lost' && <p role="status" class="banner warn">Connection lost, reconnecting…</p>}
+      {(stream === 'lost' || offline) && <p role="status" class="banner warn">Connection lost, reconnecting…</p>}
       <div class="actions">
         <button type="button" disabled={finished || busy || run.status === 'CANCELING'} onClick={() => void act('cancel', {})}>Cancel</button>
         <button type="button" disabled={!canRetryFailure || busy} onClick={() => void act('reexecute', { fromFailure: true })}>Re-execute from failure</button>
