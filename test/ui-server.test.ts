@@ -113,7 +113,7 @@ describe('coordinator ui (local instance)', () => {
       get(`${url}api/jobs`, { headers: { host: 'evil.example' } }, (r) => (r.resume(), resolve(r.statusCode))).on('error', reject),
     );
     expect(rebound).toBe(403);
-    expect((await (await fetch(`${url}api/runs`)).json()).runs).toEqual([]);
+    expect(((await (await fetch(`${url}api/runs`)).json()) as { runs: unknown[] }).runs).toEqual([]);
   });
 
   it('launches a run, answers 400 with problems for a bad one, and streams its events resumably', async () => {
