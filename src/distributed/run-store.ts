@@ -309,7 +309,7 @@ function encodeRecord(record: RunRecord): Record<string, string> {
   return fields;
 }
 
-function decodeRecord(h: Record<string, string>): RunRecord {
+export function decodeRecord(h: Record<string, string>): RunRecord {
   const record: RunRecord = {
     runId: h.runId ?? '',
     job: h.job ?? '',

@@ -54,7 +54,7 @@ export function createInstance(backend: InstanceBackend): Instance {
 
   const track = (handle: DriveHandle | DrivenRun): { runId: string } => {
     driven.set(handle.runId, handle);
-    void handle.done.finally(() => driven.delete(handle.runId));
+    void handle.done.catch(() => {}).finally(() => driven.delete(handle.runId));
     return { runId: handle.runId };
   };
   const requireRun = async (runId: string): Promise<StoredRunView> => {
@@ -120,7 +120,7 @@ export function createInstance(backend: InstanceBackend): Instance {
       const here = driven.get(runId);
       if (here?.controller) {
         here.controller.abort();
-        await here.done;
+        await here.done.catch(() => {});
         return { status: (await requireRun(runId)).row.status };
       }
       const run = await requireRun(runId);

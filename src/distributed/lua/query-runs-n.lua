@@ -1,21 +1,19 @@
---[[
-  One page of runs from the runs indexes, newest first: walks the smallest set that every match
-  must be in and checks the other filters with ZSCORE, so a page costs about its own size.
-  Takes a variable number of keys (hence "-n").
-
-  KEYS[1]            every run by createdAt (walked when no other set narrows the search)
-  KEYS[2..1+ARGV[1]] status sets: a run must be in one of them (none: any status)
-  KEYS[2+ARGV[1]..]  job and tag sets: a run must be in all of them
-
-  ARGV[1] how many status sets
-  ARGV[2] page size
-  ARGV[3] highest createdAt score (ZREVRANGEBYSCORE max: '+inf', 'N' or '(N')
-  ARGV[4] lowest createdAt score ('-inf' or '(N')
-  ARGV[5] cursor: the last run id of the previous page, or ''
-  ARGV[6] cursor: that run's createdAt score
-
-  Returns {runId, score, ...}: up to page size + 1 runs (one more means another page follows).
-]]
+-- One page of runs from the runs indexes, newest first: walks the smallest set that every match
+-- must be in and checks the other filters with ZSCORE, so a page costs about its own size.
+-- Takes a variable number of keys (hence "-n").
+--
+-- KEYS[1]            every run by createdAt (walked when no other set narrows the search)
+-- KEYS[2..1+ARGV[1]] status sets: a run must be in one of them (none: any status)
+-- KEYS[2+ARGV[1]..]  job and tag sets: a run must be in all of them
+--
+-- ARGV[1] how many status sets
+-- ARGV[2] page size
+-- ARGV[3] highest createdAt score (ZREVRANGEBYSCORE max: '+inf', 'N' or '(N')
+-- ARGV[4] lowest createdAt score ('-inf' or '(N')
+-- ARGV[5] cursor: the last run id of the previous page, or ''
+-- ARGV[6] cursor: that run's createdAt score
+--
+-- Returns {runId, score, ...}: up to page size + 1 runs (one more means another page follows).
 local nOr = tonumber(ARGV[1])
 local want = tonumber(ARGV[2]) + 1
 local cursorId = ARGV[5]
