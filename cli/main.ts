@@ -10,7 +10,7 @@ import { registerServe } from './commands/serve.js';
 import { registerStatus } from './commands/status.js';
 import { registerUi } from './commands/ui.js';
 import { registerValidate } from './commands/validate.js';
-import { reportError } from './exit-codes.js';
+import { errorJson, reportError } from './exit-codes.js';
 
 // `coordinator logs ... | head`: a closed pipe ends the command quietly.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -37,5 +37,9 @@ registerUi(program);
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
-  process.exitCode = reportError(e);
+  // `run --json` prints exactly one object on stdout on every exit path, an error's too.
+  const code = reportError(e);
+  const args = process.argv.slice(2);
+  if (code !== 0 && args[0] === 'run' && args.includes('--json')) process.stdout.write(`${JSON.stringify(errorJson(e))}\n`);
+  process.exitCode = code;
 }

@@ -1,4 +1,5 @@
 import type { RunEvent, StepStatus } from '../src/core/types.js';
+import { redactCredentials } from '../src/redact.js';
 
 /**
  * Live progress for a person, on stderr: one line per step transition and op log line, each
@@ -86,7 +87,24 @@ function levelTag(level: RunEvent['level'], color: (c: number, s: string) => str
   return '';
 }
 
-/** The `--json` summary object: a public contract. */
-export function runSummary(r: { runId: string; job: string; status: string; steps: Record<string, StepStatus> }): object {
-  return { runId: r.runId, job: r.job, status: r.status, steps: r.steps };
+/**
+ * The `--json` summary object: a public contract. `errors` (only when a step failed): each failed
+ * step's last error.
+ */
+export function runSummary(r: { runId: string; job: string; status: string; steps: Record<string, StepStatus>; events?: readonly RunEvent[] }): object {
+  const summary: Record<string, unknown> = { runId: r.runId, job: r.job, status: r.status, steps: r.steps };
+  const errors = stepErrors(r.events ?? [], r.steps);
+  if (Object.keys(errors).length > 0) summary.errors = errors;
+  return summary;
+}
+
+function stepErrors(events: readonly RunEvent[], steps: Record<string, StepStatus>): Record<string, { message: string; stack?: string }> {
+  const errors: Record<string, { message: string; stack?: string }> = {};
+  for (const e of events) {
+    if (e.type !== 'STEP_FAILURE' || !e.stepKey || steps[e.stepKey] !== 'FAILURE') continue;
+    const message = redactCredentials(e.error?.message ?? e.message ?? 'failed');
+    const stack = e.error?.stack;
+    errors[e.stepKey] = { message, ...(stack ? { stack: redactCredentials(stack) } : {}) };
+  }
+  return errors;
 }

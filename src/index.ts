@@ -2,7 +2,7 @@
 export type * from './core/types.js';
 export { BatonError, InputError, formatProblem, type ErrorCode, type Problem } from './errors.js';
 export { loadJob, parseJob } from './job/load-job.js';
-export { loadRunConfig, resolveRunConfig } from './job/run-config.js';
+export { loadRunConfig, resolveJobRunConfig, resolveRunConfig } from './job/run-config.js';
 export { selectOps, parseSelectionQuery } from './core/selection.js';
 export { buildPlan } from './core/plan.js';
 export { executeInProcess, executeJob, prepareRun, type ExecuteOptions } from './run/execute-job.js';

@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'nod
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, runCli, type CliResult } from './helpers/cli.js';
+import { ROOT, parseErrorSummary, runCli, type CliResult } from './helpers/cli.js';
 import { distributedConfig, tempDir, uniqueQueue } from './helpers/distributed.js';
 import { startTestRedis, type TestRedis } from './helpers/redis.js';
 import { startWorker, stopAllWorkers } from './helpers/workers.js';
@@ -52,11 +52,12 @@ function corpus(): string[] {
     .map((line) => (/^\| `([a-z0-9-]+\.yaml)`/.exec(line) as RegExpExecArray)[1] as string);
 }
 
-/** Runs a refused command: exit 2, nothing on stdout, an error line, no stack trace, an empty Redis. */
+/** Runs a refused command: exit 2, no run summary on stdout (with --json: one error object), an error line, no stack trace, an empty Redis. */
 async function expectRefused(args: string[], mentions?: string): Promise<CliResult> {
   const r = await runCli(args, { env: { REDIS_URL: redis.url } });
   expect(r.code, why(r)).toBe(2);
-  expect(r.stdout, why(r)).toBe('');
+  if (args.includes('--json')) parseErrorSummary(r); // one error object, no run summary
+  else expect(r.stdout, why(r)).toBe('');
   expect(r.stderr, why(r)).toMatch(/^error/m);
   expect(r.stderr, why(r)).not.toMatch(/internal error|\n\s+at .*:\d+:\d+\)?\n/);
   if (mentions) expect(r.stderr, why(r)).toContain(mentions);

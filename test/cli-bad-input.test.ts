@@ -2,13 +2,13 @@
  * Every malformed file of test/fixtures/bad, through the built CLI: exit 2, the error code, the
  * README's message fragment right after the file name (with `:line:col` for YAML-located
  * problems), and no stack trace. Job files go through `coordinator validate`, run-config files
- * through `coordinator run --json` against the good job (so nothing may reach stdout). Files
+ * through `coordinator run --json` against the good job (so only an error object may reach stdout). Files
  * that cannot be committed (missing, a directory, over 64 MiB, Latin-1 run config) are made here.
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROOT, runCli, removeTempDirs, tempDir, type CliResult } from './helpers/cli.js';
+import { ROOT, parseErrorSummary, runCli, removeTempDirs, tempDir, type CliResult } from './helpers/cli.js';
 
 afterAll(removeTempDirs);
 
@@ -38,10 +38,12 @@ function readTable(): Row[] {
 const rows = readTable();
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-/** What every refusal looks like: exit 2, the code, `<file><fragment>`, no stack, nothing on stdout. */
-function expectRefused(r: CliResult, code: string, file: string, fragment: string): void {
+/** What every refusal looks like: exit 2, the code, `<file><fragment>`, no stack, one error object on stdout. */
+function expectRefused(r: CliResult, code: string, file: string, fragment: string, runJson = false): void {
   expect(r.code, why(r)).toBe(2);
-  expect(r.stdout, why(r)).toBe('');
+  // `run --json`: one error object and no run summary; the other commands: nothing.
+  if (runJson) expect(parseErrorSummary(r).error.code, why(r)).toBe(code);
+  else expect(r.stdout, why(r)).toBe('');
   expect(r.stderr).toMatch(new RegExp(`^error: (invalid input|\\d+ problems in the input) \\[${code}\\]$`, 'm'));
   expect(r.stderr, why(r)).toContain(`${file}${fragment}`);
   if (/^:\d+:\d+/.test(fragment)) expect(r.stderr).toMatch(new RegExp(`${escape(file)}:\\d+:\\d+`));
@@ -71,7 +73,7 @@ describe('the bad-input corpus through the CLI', () => {
     'run -c $file: exit 2, $code, nothing run',
     async ({ file, code, fragment }) => {
       const shown = `${BAD}/${file}`;
-      expectRefused(await runCli(['run', GOOD_JOB, '-c', shown, '--json']), code, shown, fragment);
+      expectRefused(await runCli(['run', GOOD_JOB, '-c', shown, '--json']), code, shown, fragment, true);
     },
   );
 
@@ -80,7 +82,7 @@ describe('the bad-input corpus through the CLI', () => {
     expect(row).toBeDefined();
     const { file, code, fragment } = row as Row;
     for (const command of ['run', 'plan']) {
-      expectRefused(await runCli([command, `${BAD}/${file}`, '--json']), code, `${BAD}/${file}`, fragment);
+      expectRefused(await runCli([command, `${BAD}/${file}`, '--json']), code, `${BAD}/${file}`, fragment, command === 'run');
     }
   });
 });
@@ -91,7 +93,7 @@ describe('files that cannot be committed', () => {
   it('a missing job file, and a missing run-config file', async () => {
     const missing = path.join(dir, 'missing.yaml');
     expectRefused(await runCli(['validate', missing]), 'FILE_UNREADABLE', missing, ': cannot read file: no such file');
-    expectRefused(await runCli(['run', SEED, '-c', missing, '--json']), 'FILE_UNREADABLE', missing, ': cannot read file: no such file');
+    expectRefused(await runCli(['run', SEED, '-c', missing, '--json']), 'FILE_UNREADABLE', missing, ': cannot read file: no such file', true);
   });
 
   it('a directory given as the job file', async () => {
@@ -111,7 +113,7 @@ describe('files that cannot be committed', () => {
     writeFileSync(huge, body);
     const message = ': file is too large: 65.0 MiB, the limit is 64.0 MiB';
     expectRefused(await runCli(['validate', huge]), 'FILE_TOO_LARGE', huge, message);
-    expectRefused(await runCli(['run', SEED, '-c', huge, '--json']), 'FILE_TOO_LARGE', huge, message);
+    expectRefused(await runCli(['run', SEED, '-c', huge, '--json']), 'FILE_TOO_LARGE', huge, message, true);
   });
 
   it('a run-config file that is not UTF-8 (Latin-1): located at the bad byte', async () => {
@@ -122,6 +124,7 @@ describe('files that cannot be committed', () => {
       'FILE_NOT_UTF8',
       latin1,
       ':3:24: file is not valid UTF-8: unexpected byte 0xE9 (save the file with UTF-8 encoding)',
+      true,
     );
   });
 

@@ -19,6 +19,7 @@ interface PlanJson {
   job: string;
   ops: string[];
   steps: Array<{ key: string; deps: string[] }>;
+  runConfig: Record<string, unknown>;
 }
 
 async function planJson(args: string[]): Promise<PlanJson> {
@@ -26,7 +27,7 @@ async function planJson(args: string[]): Promise<PlanJson> {
   expect(r.code, why(r)).toBe(0);
   expect(r.stdout.trim().split('\n')).toHaveLength(1); // one JSON object, nothing else
   const plan = JSON.parse(r.stdout) as PlanJson;
-  expect(Object.keys(plan).sort()).toEqual(['job', 'ops', 'steps']);
+  expect(Object.keys(plan).sort()).toEqual(['job', 'ops', 'runConfig', 'steps']);
   return plan;
 }
 
@@ -47,6 +48,7 @@ describe('coordinator plan', () => {
   it('--json prints the whole seed graph in topological order with each step\'s deps', async () => {
     const plan = await planJson([]);
     expect(plan).toEqual({
+      runConfig: {},
       job: 'seed',
       ops: ['return_one', 'return_two', 'add_nums', 'multiply_two', 'add_one'],
       steps: [

@@ -85,6 +85,8 @@ describe.concurrent('coordinator run: exit codes and --json', () => {
         independent: 'SUCCESS',
         independent_next: 'SUCCESS',
       },
+      // The failed step's error; a multiprocess step's stack comes from its own process.
+      errors: { boom: { message: 'boom: the warehouse is on fire', stack: expect.stringContaining('boom: the warehouse is on fire') } },
     });
     expect(r.stderr).toContain('boom failed');
     expect(r.stderr).toContain('boom: the warehouse is on fire');
@@ -106,7 +108,11 @@ describe.concurrent('coordinator run: exit codes and --json', () => {
     const r = await run([...args, '--json']);
     expect(r.code, why(r)).toBe(2);
     expect(r.stderr).toContain(message);
-    expect(r.stdout).toBe(''); // no summary: there was no run
+    // No summary, there was no run: one error object instead.
+    expect(r.stdout.trim().split('\n')).toHaveLength(1);
+    const { error } = JSON.parse(r.stdout) as { error: { code: string; message: string; problems: unknown[] } };
+    expect(Object.keys(error).sort()).toEqual(['code', 'message', 'problems']);
+    expect(error.message).toContain(message);
     expect(existsSync(path.join(r.dir, 'ran.log'))).toBe(false); // no op ran, not even the valid ones
   });
 

@@ -1,22 +1,32 @@
 import type { Command } from 'commander';
+import type { RunConfig } from '../../src/core/types.js';
+import { buildPlan } from '../../src/core/plan.js';
+import { redactRunConfig } from '../../src/distributed/recorded-config.js';
 import { InputError, type Problem } from '../../src/errors.js';
 import { loadJob } from '../../src/job/load-job.js';
 import { loadRunConfig } from '../../src/job/run-config.js';
-import { buildPlan } from '../../src/core/plan.js';
 import { verifyJobOps } from '../../src/run/execute-job.js';
+import { errorJson } from '../exit-codes.js';
 import { collect } from '../options.js';
+
+interface ValidateFlags {
+  config: string[];
+  json?: boolean;
+}
 
 export function registerValidate(program: Command): void {
   program
     .command('validate')
     .description("check a job file, its run config and its ops' code (exit 0, or 2 listing every problem)")
     .argument('<job>', 'job file (job.yaml)')
-    .option('-c, --config <file>', 'run config YAML (repeatable; deep-merged in order)', collect, [])
-    .action(async (jobPath: string, flags: { config: string[] }) => {
-      const job = await loadJob(jobPath); // nothing else can be checked without the job
+    .option('-c, --config <file>', 'run config YAML (repeatable; deep-merged in order over the job\'s own run_config)', collect, [])
+    .option('--json', 'print {"ok","runConfig","problems"} (runConfig: the merged run config, null when it has problems)')
+    .action(async (jobPath: string, flags: ValidateFlags) => {
+      let runConfig: RunConfig | undefined;
+      let plan: ReturnType<typeof buildPlan> | undefined;
       const problems: Problem[] = [];
       let code: InputError['code'] | undefined;
-      const check = async (fn: () => unknown): Promise<unknown> => {
+      const check = async <T>(fn: () => T | Promise<T>): Promise<T | undefined> => {
         try {
           return await fn();
         } catch (e) {
@@ -26,11 +36,22 @@ export function registerValidate(program: Command): void {
           return undefined;
         }
       };
-      // Run config, the ops' code and the plan are checked independently, so every problem shows.
-      const runConfig = (await check(() => loadRunConfig(flags.config, job))) as Awaited<ReturnType<typeof loadRunConfig>> | undefined;
-      await check(() => verifyJobOps(job, job.ops.keys()));
-      const plan = runConfig ? ((await check(() => buildPlan(job, undefined, runConfig))) as ReturnType<typeof buildPlan> | undefined) : undefined;
+      const job = await check(() => loadJob(jobPath)); // nothing else can be checked without the job
+      if (job) {
+        // Run config, the ops' code and the plan are checked independently, so every problem shows.
+        const rc = await check(() => loadRunConfig(flags.config, job));
+        runConfig = rc;
+        await check(() => verifyJobOps(job, job.ops.keys()));
+        if (rc) plan = await check(() => buildPlan(job, undefined, rc));
+      }
+      if (flags.json) {
+        const ok = code === undefined;
+        const shown = runConfig ? redactRunConfig(runConfig.raw) : null;
+        const listed = code ? errorJson(new InputError(code, problems)).error.problems : [];
+        process.stdout.write(`${JSON.stringify({ ok, runConfig: shown, problems: listed })}\n`);
+      }
       if (code) throw new InputError(code, problems);
+      if (flags.json || !job) return;
       process.stdout.write(
         `ok: job "${job.name}" (${job.ops.size} ops, ${plan?.steps.length ?? 0} planned), executor ${runConfig?.executor.kind}\n`,
       );

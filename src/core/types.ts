@@ -63,8 +63,22 @@ export interface JobDefinition {
   sourcePath: string;
   /** Directory that relative module paths are resolved against. */
   baseDir: string;
-  /** sha256 (hex) of the canonical definition: lets a worker refuse a step planned from other code. */
+  /** sha256 (hex) of the canonical name and ops: lets a worker refuse a step planned from other code. */
   hash: string;
+  /** The job's own run config (`run_config:` or `run_config_file:`), merged under every run's. */
+  runConfig?: JobRunConfig;
+}
+
+/** Run config set on the job itself: the lowest layer, under `-c` files and `launchRun`'s. */
+export interface JobRunConfig {
+  /** Dagster's run-config shape as written; checked when the job was loaded. */
+  value: JsonObject;
+  /** The file it is written in, as the user named it: the job file, or its `run_config_file`. */
+  file: string;
+  /** Absolute path of that file. */
+  sourcePath: string;
+  /** Where it sits in that file: `['run_config']`, or `[]` for a file of its own. */
+  path: string[];
 }
 
 /** Dagster's `tag_concurrency_limits` entry, normalised. */
@@ -120,6 +134,12 @@ export interface RunConfig {
   ops: Record<string, OpRunConfig>;
   /** The merged run config as the user wrote it, for recording with the run. */
   raw: JsonObject;
+  /**
+   * Which file gave each executor setting: a dotted path (`execution.config.multiprocess`,
+   * `execution.config.multiprocess.max_concurrent`) -> the file, as the user named it. Only for
+   * settings that came from a file.
+   */
+  origins?: Record<string, string>;
 }
 
 export type StepInputSource = { fromStep: string } | { value: Json };

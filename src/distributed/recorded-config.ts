@@ -3,6 +3,7 @@
  * recorded with every distributed run — read and rewritten in one place.
  */
 import type { JsonObject } from '../core/types.js';
+import { redactRedisUrl } from '../redact.js';
 
 /** The keys read here; the rest of the section is carried along untouched. */
 export type DistributedSection = JsonObject & {
@@ -23,4 +24,10 @@ export function withDistributed(raw: JsonObject, change: (d: DistributedSection)
   const config = (execution.config ?? {}) as JsonObject;
   copy.execution = { ...execution, config: { ...config, distributed: change(distributedSection(copy) ?? {}) } };
   return copy;
+}
+
+/** The run config as it may be shown or stored: a password in the Redis URL replaced by `***`. */
+export function redactRunConfig(raw: JsonObject): JsonObject {
+  const redis = distributedSection(raw)?.redis;
+  return typeof redis === 'string' ? withDistributed(raw, (d) => ({ ...d, redis: redactRedisUrl(redis) })) : structuredClone(raw);
 }

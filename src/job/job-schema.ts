@@ -125,6 +125,12 @@ export const jobSchema = z.strictObject(
     tags: tagsSchema.optional(),
     // Each op is checked on its own (fast path or opSchema), and non-emptiness with them.
     ops: z.custom<Record<string, unknown>>(isPlainMap, { error: 'expected a map of op name -> op definition' }),
+    // Checked on its own against the run config's schema (job-run-config.ts).
+    run_config: z.unknown().optional(),
+    run_config_file: z
+      .string({ error: 'expected the path of a run-config file, relative to this job file' })
+      .min(1, { error: 'expected the path of a run-config file, relative to this job file' })
+      .optional(),
   },
   { error: 'expected a map with "name" and "ops" at the top level' },
 );

@@ -6,17 +6,27 @@ import { InputError } from '../errors.js';
 import { buildOps } from './build-ops.js';
 import { canonicalJson } from './canonical-json.js';
 import { findCycles } from './find-cycle.js';
+import {
+  inlineRunConfig,
+  ownRunConfigProblems,
+  readRunConfigFile,
+  readRunConfigFileSync,
+  runConfigFileRef,
+  type RunConfigFileRef,
+} from './job-run-config.js';
 import { jobSchema } from './job-schema.js';
 import { locateProblems } from './locate.js';
 import { capProblems, isPlainMap, type PathProblem, type PathSeg } from './problem.js';
 import { parseYaml, readTextFile } from './read-yaml.js';
 import { errorMap, issuesToProblems } from './zod-problems.js';
 
-/** Reads, validates and normalises a job file. Throws `InputError` listing every problem. */
+/** Reads, validates and normalises a job file (and its `run_config_file`). Throws `InputError` listing every problem. */
 export async function loadJob(path: string): Promise<JobDefinition> {
   const text = await readTextFile(path);
   const sourcePath = resolve(path);
-  return parseJobText(text, path, dirname(sourcePath), sourcePath);
+  const { job, runConfigFile } = parseJobText(text, path, dirname(sourcePath), sourcePath);
+  if (runConfigFile) job.runConfig = await readRunConfigFile(runConfigFile, job);
+  return job;
 }
 
 /**
@@ -25,7 +35,9 @@ export async function loadJob(path: string): Promise<JobDefinition> {
  */
 export function parseJob(text: string, file: string, baseDir: string): JobDefinition {
   const dir = resolve(baseDir);
-  return parseJobText(text, file, dir, isAbsolute(file) ? file : resolve(dir, basename(file)));
+  const { job, runConfigFile } = parseJobText(text, file, dir, isAbsolute(file) ? file : resolve(dir, basename(file)));
+  if (runConfigFile) job.runConfig = readRunConfigFileSync(runConfigFile, job);
+  return job;
 }
 
 const EMPTY_JOB_HINT = 'e.g. name: my_job, then ops: { hello: { fn: ./ops.mjs#hello } }';
@@ -52,7 +64,13 @@ function cycleProblems(ops: ReadonlyMap<string, OpDefinition>): PathProblem[] {
   }));
 }
 
-function parseJobText(text: string, file: string, baseDir: string, sourcePath: string): JobDefinition {
+interface ParsedJob {
+  job: JobDefinition;
+  /** Its `run_config_file:`, for the caller to read. */
+  runConfigFile?: RunConfigFileRef;
+}
+
+function parseJobText(text: string, file: string, baseDir: string, sourcePath: string): ParsedJob {
   const doc = parseYaml(text, file, 'JOB_INVALID', duplicateMessage);
   if (doc === undefined) {
     throw new InputError('JOB_INVALID', [
@@ -65,14 +83,21 @@ function parseJobText(text: string, file: string, baseDir: string, sourcePath: s
   const top = jobSchema.safeParse(doc, { error: errorMap });
   const rawOps = isPlainMap(doc) ? doc.ops : undefined;
   const built = isPlainMap(rawOps) ? buildOps(rawOps, baseDir) : undefined;
+  const goodOps = built && built.problems.length === 0 ? built.ops : undefined;
   // Spread into an array literal, not push(...): 100,000 problems would overflow the arguments.
-  const problems = [...(top.success ? [] : issuesToProblems(top.error.issues, doc, jobSchema)), ...(built?.problems ?? [])];
+  const problems = [
+    ...(top.success ? [] : issuesToProblems(top.error.issues, doc, jobSchema)),
+    ...(built?.problems ?? []),
+    ...(isPlainMap(doc) ? ownRunConfigProblems(doc, goodOps, text) : []),
+  ];
   const cycles = built ? cycleProblems(built.ops) : [];
   if (!top.success || !built || problems.length > 0) throw fail([...problems, ...cycles]);
   if (cycles.length > 0) throw new InputError('DEPENDENCY_CYCLE', locateProblems(cycles, file, text));
 
-  // Aliases can make a small file expand enormously; without them nodes <= characters.
-  const canonical = canonicalJson(doc, 2 * text.length + 1024);
+  // The hash covers what running a step needs, the name and the ops: editing a description, the
+  // job's tags or its run config does not strand the workers. Aliases can make a small file
+  // expand enormously; without them nodes <= characters.
+  const canonical = canonicalJson({ name: top.data.name, ops: rawOps }, 2 * text.length + 1024);
   if (canonical === undefined) {
     throw fail([{ path: [], message: 'the job is too large once its YAML aliases (*name) are expanded' }]);
   }
@@ -85,5 +110,8 @@ function parseJobText(text: string, file: string, baseDir: string, sourcePath: s
     hash: createHash('sha256').update(canonical).digest('hex'),
   };
   if (top.data.description !== undefined) job.description = top.data.description;
-  return job;
+  const runConfig = inlineRunConfig(doc as Record<string, unknown>, file, sourcePath);
+  if (runConfig) job.runConfig = runConfig;
+  const runConfigFile = runConfigFileRef(doc as Record<string, unknown>, file, baseDir, text);
+  return { job, ...(runConfigFile ? { runConfigFile } : {}) };
 }

@@ -1,4 +1,5 @@
 /** Reading user files: size limit, strict UTF-8, and YAML parsing with located syntax errors. */
+import { readFileSync, statSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { YAMLException, load } from 'js-yaml';
 import { InputError, type ErrorCode, type Problem } from '../errors.js';
@@ -25,14 +26,32 @@ export async function readTextFile(file: string): Promise<string> {
     if (info.isFile() && info.size > MAX_FILE_BYTES) throw tooLarge(file, info.size);
     bytes = await readFile(file);
   } catch (err) {
-    if (err instanceof InputError) throw err;
-    const code = (err as NodeJS.ErrnoException).code ?? '';
-    const why = READ_ERRORS[code] ?? `${code || 'unknown error'}`;
-    throw new InputError('FILE_UNREADABLE', [{ file, message: `cannot read file: ${why}` }]);
+    throw unreadable(err, file);
   }
   // The file may have grown between stat and read.
   if (bytes.length > MAX_FILE_BYTES) throw tooLarge(file, bytes.length);
   return decodeUtf8(bytes, file);
+}
+
+/** `readTextFile`, synchronously (for `parseJob`, which has no await). */
+export function readTextFileSync(file: string): string {
+  let bytes: Buffer;
+  try {
+    const info = statSync(file);
+    if (info.isFile() && info.size > MAX_FILE_BYTES) throw tooLarge(file, info.size);
+    bytes = readFileSync(file);
+  } catch (err) {
+    throw unreadable(err, file);
+  }
+  if (bytes.length > MAX_FILE_BYTES) throw tooLarge(file, bytes.length);
+  return decodeUtf8(bytes, file);
+}
+
+function unreadable(err: unknown, file: string): InputError {
+  if (err instanceof InputError) return err;
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  const why = READ_ERRORS[code] ?? `${code || 'unknown error'}`;
+  return new InputError('FILE_UNREADABLE', [{ file, message: `cannot read file: ${why}` }]);
 }
 
 function tooLarge(file: string, size: number): InputError {

@@ -1,10 +1,12 @@
 /** Run config files (Dagster's shape) into a validated, normalised `RunConfig`. */
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import type {
   ExecutorConfig,
   JobDefinition,
   JsonObject,
+  OpDefinition,
   OpRunConfig,
   OutputStorage,
   RunConfig,
@@ -14,8 +16,8 @@ import type {
 import { InputError, type ErrorCode, type Problem } from '../errors.js';
 import { SourceIndex, toProblem } from './locate.js';
 import { redactRedisUrl } from '../redact.js';
-import { deepMerge, sourceOf } from './merge.js';
-import { capProblems, choiceHint, describeValue, isPlainMap, type PathProblem, type PathSeg } from './problem.js';
+import { mergeRunConfig, sourceOf } from './merge.js';
+import { MAX_PROBLEMS, choiceHint, describeValue, formatPath, isPlainMap, valueAt, type PathProblem, type PathSeg } from './problem.js';
 import { parseYaml, readTextFile } from './read-yaml.js';
 import { REDIS_URL_RE, runConfigSchema, type RawRunConfig } from './run-config-schema.js';
 import { errorMap, issuesToProblems, selectorProblems } from './zod-problems.js';
@@ -24,107 +26,184 @@ export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 export const DEFAULT_QUEUE = 'baton';
 export const DEFAULT_OUTPUT_MAX_BYTES = 8 * 1024 * 1024;
 
-interface Source {
+/** One layer of run config: a file, the job's own, or an object given to the library. */
+export interface RunConfigSource {
+  /** The file, as the user named it. */
   file?: string;
-  text?: string;
+  /** The file's text, for positions; a function when it is read only if a problem needs it. */
+  text?: string | (() => string | undefined);
   value: unknown;
+  /** Where the config sits inside its file: `['run_config']` in a job file. */
+  base?: PathSeg[];
 }
 
 const duplicateMessage = (path: PathSeg[]) => `duplicate key "${String(path[path.length - 1])}"`;
 
 /**
- * Reads run-config files and deep-merges them in order (maps merge, lists and scalars replace).
- * An empty file is an empty config. Problems name the file that provided the offending value.
+ * The job's own run config, then each file in order, merged (maps merge, lists and scalars
+ * replace, a choice such as the executor replaces the earlier choice). An empty file is an empty
+ * config. Problems name the file that provided the offending value.
  */
 export async function loadRunConfig(files: readonly string[], job: JobDefinition): Promise<RunConfig> {
-  const sources: Source[] = [];
+  const sources: RunConfigSource[] = [];
   const problems: Problem[] = [];
   let code: ErrorCode | undefined;
   for (const file of files) {
     const text = await readTextFile(file);
-    let value: unknown;
     try {
-      value = parseYaml(text, file, 'RUN_CONFIG_INVALID', duplicateMessage) ?? {};
+      sources.push({ file, text, value: parseRunConfigText(text, file) });
     } catch (err) {
       if (!(err instanceof InputError)) throw err;
       code ??= err.code;
       problems.push(...err.problems);
-      continue;
     }
-    if (!isPlainMap(value)) {
-      const message = `expected a map at the top level (with execution and/or ops), got ${describeValue(value)}`;
-      problems.push({ file, line: 1, column: 1, message });
-      code ??= 'RUN_CONFIG_INVALID';
-    }
-    sources.push({ file, text, value });
   }
   if (code) throw new InputError(code, problems);
-  const merged = sources.reduce<unknown>((acc, s) => deepMerge(acc, s.value), {});
-  return resolveSources(merged, job, sources);
+  return resolveSources([...jobSources(job), ...sources], job);
 }
 
-/** Library API: a run config given as a plain object (null or undefined: the defaults). */
-export function resolveRunConfig(raw: unknown, job: JobDefinition, file?: string): RunConfig {
-  const value = raw ?? {};
-  return resolveSources(value, job, [{ ...(file !== undefined ? { file } : {}), value }]);
-}
-
-/**
- * A run config as YAML text (the UI's Launchpad), its problems located in that text under `file`.
- * An empty text is an empty config.
- */
-export function resolveRunConfigText(text: string, job: JobDefinition, file: string): RunConfig {
+/** A run-config file's text as a value: `{}` when empty; YAML problems and a non-map refused. */
+export function parseRunConfigText(text: string, file: string): unknown {
   const value = parseYaml(text, file, 'RUN_CONFIG_INVALID', duplicateMessage) ?? {};
   if (!isPlainMap(value)) {
     const message = `expected a map at the top level (with execution and/or ops), got ${describeValue(value)}`;
     throw new InputError('RUN_CONFIG_INVALID', [{ file, line: 1, column: 1, message }]);
   }
-  return resolveSources(value, job, [{ file, text, value }]);
+  return value;
 }
 
-function resolveSources(merged: unknown, job: JobDefinition, sources: readonly Source[]): RunConfig {
-  const parsed = runConfigSchema.safeParse(merged, { error: errorMap });
-  const problems: PathProblem[] = [
-    ...(parsed.success ? [] : issuesToProblems(parsed.error.issues, merged, runConfigSchema)),
-    ...selectorProblems(runConfigSchema, merged),
-    ...(isPlainMap(merged) && isPlainMap(merged.ops) ? opProblems(merged.ops, job) : []),
+/** Library API: a run config given as a plain object (null or undefined: the defaults), exactly as given. */
+export function resolveRunConfig(raw: unknown, job: JobDefinition, file?: string): RunConfig {
+  return resolveSources([{ ...(file !== undefined ? { file } : {}), value: raw ?? {} }], job);
+}
+
+/** Library API: the job's own run config with `raw` (a plain object, as given to `launchRun`) merged over it. */
+export function resolveJobRunConfig(raw: unknown, job: JobDefinition, file?: string): RunConfig {
+  return resolveSources([...jobSources(job), { ...(file !== undefined ? { file } : {}), value: raw ?? {} }], job);
+}
+
+/**
+ * A run config as YAML text (the UI's Launchpad sends the whole text: nothing is merged under
+ * it), its problems located in that text under `file`. An empty text is an empty config.
+ */
+export function resolveRunConfigText(text: string, job: JobDefinition, file: string): RunConfig {
+  return resolveSources([{ file, text, value: parseRunConfigText(text, file) }], job);
+}
+
+function jobSources(job: JobDefinition): RunConfigSource[] {
+  const own = job.runConfig;
+  if (!own) return [];
+  const text = (): string | undefined => {
+    try {
+      return readFileSync(own.sourcePath, 'utf8');
+    } catch {
+      return undefined; // changed or gone since loading: no positions
+    }
+  };
+  return [{ file: own.file, text, value: own.value, base: own.path }];
+}
+
+/**
+ * Every problem of one layer on its own: its shape, its choices (exactly one executor...) and
+ * its op names. `ops` undefined: op names are not checked. `layer`: an empty choice
+ * (`execution: { config: {} }`) may be completed by another layer, and is checked once merged.
+ */
+export function runConfigProblems(value: unknown, ops: ReadonlyMap<string, OpDefinition> | undefined, layer = false): PathProblem[] {
+  const parsed = runConfigSchema.safeParse(value, { error: errorMap });
+  return [
+    ...(parsed.success ? [] : issuesToProblems(parsed.error.issues, value, runConfigSchema)),
+    ...selectorProblems(runConfigSchema, value, [], layer),
+    ...(ops && isPlainMap(value) && isPlainMap(value.ops) ? opProblems(value.ops, ops) : []),
   ];
-  if (parsed.success && problems.length === 0) {
+}
+
+interface SourcedProblem {
+  /** Index of the source it is in. */
+  i: number;
+  problem: PathProblem;
+}
+
+function resolveSources(sources: readonly RunConfigSource[], job: JobDefinition): RunConfig {
+  // Each layer is checked on its own, so a mistake in a section a later layer replaces still shows.
+  const layers = sources.length > 1;
+  const problems: SourcedProblem[] = sources.flatMap((s, i) => runConfigProblems(s.value, job.ops, layers).map((problem) => ({ i, problem })));
+  const merged = sources.reduce<unknown>((acc, s) => mergeRunConfig(acc, s.value), {});
+  const values = sources.map((s) => s.value);
+  const fromMerged = (problem: PathProblem): SourcedProblem => ({ i: Math.max(0, sourceOf(values, problem.path)), problem });
+  const parsed = runConfigSchema.safeParse(merged, { error: errorMap });
+  if (problems.length === 0 && layers) {
+    const mergedProblems = [
+      ...(parsed.success ? [] : issuesToProblems(parsed.error.issues, merged, runConfigSchema)),
+      ...selectorProblems(runConfigSchema, merged),
+    ];
+    problems.push(...mergedProblems.map(fromMerged));
+  }
+  if (problems.length === 0 && parsed.success) {
     const redisProblem = envRedisProblem(parsed.data);
-    if (redisProblem) problems.push(redisProblem);
+    if (redisProblem) problems.push(fromMerged(redisProblem));
   }
   if (!parsed.success || problems.length > 0) {
     // A selector with no key makes zod succeed: the problem list is what decides.
-    throw new InputError('RUN_CONFIG_INVALID', locate(capProblems(problems), sources));
+    throw new InputError('RUN_CONFIG_INVALID', locate(problems, sources));
   }
+  const origins = executorOrigins(merged, sources);
   return {
     executor: toExecutor(parsed.data, job),
     ops: toOps(parsed.data),
     raw: merged as JsonObject,
+    ...(origins ? { origins } : {}),
   };
 }
 
-/** Each problem goes to the file that provided the value, positioned in that file's text. */
-function locate(problems: readonly PathProblem[], sources: readonly Source[]): Problem[] {
+/** For each executor setting of the merged config, the file that gave it (see `RunConfig.origins`). */
+function executorOrigins(merged: unknown, sources: readonly RunConfigSource[]): Record<string, string> | undefined {
+  const config = valueAt(merged, ['execution', 'config']);
+  if (!isPlainMap(config)) return undefined;
   const values = sources.map((s) => s.value);
+  const origins: Record<string, string> = {};
+  const note = (path: PathSeg[]) => {
+    const file = sources[sourceOf(values, path)]?.file;
+    if (file !== undefined) origins[formatPath(path)] = file;
+  };
+  for (const kind of Object.keys(config)) {
+    note(['execution', 'config', kind]);
+    const settings = config[kind];
+    if (isPlainMap(settings)) for (const key of Object.keys(settings)) note(['execution', 'config', kind, key]);
+  }
+  return Object.keys(origins).length > 0 ? origins : undefined;
+}
+
+/** Each problem goes to the file that provided the value, positioned in that file's text. */
+function locate(items: readonly SourcedProblem[], sources: readonly RunConfigSource[]): Problem[] {
   const indexes = new Map<number, SourceIndex | undefined>();
-  const located = problems.map((p) => {
-    const i = Math.max(0, sourceOf(values, p.path));
+  const indexOf = (i: number): SourceIndex | undefined => {
+    if (!indexes.has(i)) {
+      const t = sources[i]?.text;
+      const text = typeof t === 'function' ? t() : t;
+      indexes.set(i, text === undefined ? undefined : new SourceIndex(text));
+    }
+    return indexes.get(i);
+  };
+  const located = items.slice(0, MAX_PROBLEMS).map(({ i, problem }) => {
     const src = sources[i];
-    if (!indexes.has(i)) indexes.set(i, src?.text === undefined ? undefined : new SourceIndex(src.text));
-    return { i, problem: toProblem(p, src?.file, indexes.get(i)) };
+    const base = src?.base ?? [];
+    const p = base.length > 0 ? { ...problem, path: [...base, ...problem.path] } : problem;
+    return { i, problem: toProblem(p, src?.file, indexOf(i)) };
   });
   const pos = (p: Problem) => (p.line === undefined ? Infinity : p.line * 1e6 + (p.column ?? 0));
   located.sort((a, b) => a.i - b.i || pos(a.problem) - pos(b.problem));
-  return located.map((l) => l.problem);
+  const out = located.map((l) => l.problem);
+  const rest = items.length - MAX_PROBLEMS;
+  if (rest > 0) out.push({ message: `... and ${rest} more problem${rest === 1 ? '' : 's'}` });
+  return out;
 }
 
 /** `ops.<op>` must name an op of the job, and `ops.<op>.inputs.<input>` one of its inputs. */
-function opProblems(ops: Record<string, unknown>, job: JobDefinition): PathProblem[] {
+function opProblems(ops: Record<string, unknown>, jobOps: ReadonlyMap<string, OpDefinition>): PathProblem[] {
   const problems: PathProblem[] = [];
-  const names = [...job.ops.keys()];
+  const names = [...jobOps.keys()];
   for (const name of Object.keys(ops)) {
-    const op = job.ops.get(name);
+    const op = jobOps.get(name);
     if (!op) {
       const hint = choiceHint(name, names, "the job's ops are");
       problems.push({ path: ['ops', name], atKey: true, message: `unknown op "${name}"`, ...(hint ? { hint } : {}) });

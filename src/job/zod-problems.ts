@@ -219,12 +219,29 @@ function allowedKeys(schema: Schema, path: readonly PathSeg[]): { keys: string[]
   return { keys: [...keys], ...(label ? { label } : {}) };
 }
 
+/** The schemas a value may be checked against: `schema` itself, or what it wraps. */
+export function schemasOf(schema: Schema): Schema[] {
+  return unwrap(schema);
+}
+
+/** The schemas `value[seg]` is checked against, for a value checked against `schemas`. */
+export function childSchemas(schemas: readonly Schema[], seg: PathSeg): Schema[] {
+  return schemas.flatMap((s) => child(s, seg)).flatMap((s) => unwrap(s));
+}
+
+/** The keys to choose one of, when one of `schemas` is a selector (`exactlyOneKey`). */
+export function choiceKeys(schemas: readonly Schema[]): string[] | undefined {
+  const s = schemas.find((x) => selectors.has(x));
+  return s ? Object.keys(defOf(s).shape as object) : undefined;
+}
+
 /**
  * "Exactly one key" problems of the selectors under `schema`, found by walking `value` along it.
  * Not a zod refinement: zod skips refinements of an object once a nested value has failed, and
  * `{ multiprocess: { max_concurrent: -1 }, in_process: {} }` has two problems worth reporting.
+ * `noneIsFine`: an empty selector is not a problem (a layer that another layer completes).
  */
-export function selectorProblems(schema: Schema, value: unknown, path: PathSeg[] = []): PathProblem[] {
+export function selectorProblems(schema: Schema, value: unknown, path: PathSeg[] = [], noneIsFine = false): PathProblem[] {
   const out: PathProblem[] = [];
   const schemas = unwrap(schema);
   for (const s of schemas) {
@@ -234,16 +251,16 @@ export function selectorProblems(schema: Schema, value: unknown, path: PathSeg[]
     const keys = Object.keys(value);
     const given = keys.filter((k) => allowed.includes(k));
     // No known key but unknown ones: the unknown-key problem already says it all.
-    if (given.length === 1 || (given.length === 0 && keys.length > 0)) continue;
+    if (given.length === 1 || (given.length === 0 && (keys.length > 0 || noneIsFine))) continue;
     const found = given.length === 0 ? 'none' : `${given.length}: ${given.join(', ')}`;
     const hint = given.length === 0 ? `choose one of: ${allowed.join(', ')}` : 'keep only one';
     out.push({ path, message: `expected exactly one ${label}, got ${found}`, hint });
   }
   const children = (seg: PathSeg) => schemas.flatMap((s) => child(s, seg));
   if (Array.isArray(value)) {
-    value.forEach((v, i) => children(i).forEach((c) => out.push(...selectorProblems(c, v, [...path, i]))));
+    value.forEach((v, i) => children(i).forEach((c) => out.push(...selectorProblems(c, v, [...path, i], noneIsFine))));
   } else if (isPlainMap(value)) {
-    for (const k of Object.keys(value)) children(k).forEach((c) => out.push(...selectorProblems(c, value[k], [...path, k])));
+    for (const k of Object.keys(value)) children(k).forEach((c) => out.push(...selectorProblems(c, value[k], [...path, k], noneIsFine)));
   }
   return out;
 }

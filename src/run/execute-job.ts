@@ -6,13 +6,16 @@ import { createMultiprocessLauncher } from '../executors/multiprocess-launcher.j
 import { verifyOps } from '../executors/op-module.js';
 import { InputError } from '../errors.js';
 import { locateJobProblems } from '../job/locate-job-problems.js';
-import { resolveRunConfig } from '../job/run-config.js';
+import { resolveJobRunConfig } from '../job/run-config.js';
 import { executeRun, type RunResult } from './execute-run.js';
 
 export interface ExecuteOptions {
   /** Dagster op-selection queries, unioned; empty or absent: every op. */
   select?: readonly string[];
-  /** A resolved RunConfig, or the plain run-config object (Dagster's shape). */
+  /**
+   * A resolved RunConfig (used as it is), or a plain run-config object (Dagster's shape), merged
+   * over the job's own run config.
+   */
   runConfig?: RunConfig | JsonObject;
   runId?: string;
   /** Run tags (job tags plus the caller's); recorded with the run. */
@@ -30,7 +33,7 @@ export interface PreparedRun {
 
 /** Selection, run config and plan, with every op's code checked: all bad input fails here, before anything runs. */
 export async function prepareRun(job: JobDefinition, options: Pick<ExecuteOptions, 'select' | 'runConfig'>): Promise<PreparedRun> {
-  const runConfig = isResolved(options.runConfig) ? options.runConfig : resolveRunConfig(options.runConfig ?? {}, job);
+  const runConfig = isResolved(options.runConfig) ? options.runConfig : resolveJobRunConfig(options.runConfig ?? {}, job);
   const selected = options.select && options.select.length > 0 ? selectOps(job, options.select) : undefined;
   const plan = buildPlan(job, selected, runConfig);
   await verifyJobOps(job, plan.steps.map((s) => s.op));

@@ -131,6 +131,21 @@ export function parseSummary(r: CliResult): RunSummary {
   return value as RunSummary;
 }
 
+/** `run --json` on a refused input: `{"error":{"code","message","problems"}}`. */
+export interface ErrorSummary {
+  error: { code: string; message: string; problems: Array<{ file?: string; line?: number; column?: number; path?: string; message: string; hint?: string }> };
+}
+
+/** The one error object `run --json` prints when it exits 2 (nothing else on stdout). */
+export function parseErrorSummary(r: CliResult): ErrorSummary {
+  if (!r.stdout.endsWith('}\n') || r.stdout.trim().split('\n').length !== 1) throw new Error(`stdout is not one line of JSON:\n${r.stdout}\nstderr:\n${r.stderr}`);
+  const value = parseSummary(r) as unknown as ErrorSummary;
+  if (Object.keys(value).join() !== 'error' || Object.keys(value.error).sort().join() !== 'code,message,problems') {
+    throw new Error(`stdout is not an error object: ${r.stdout}`);
+  }
+  return value;
+}
+
 const tempDirs: string[] = [];
 
 /** A fresh temporary directory (the ops of test/fixtures/e2e write their markers in $E2E_DIR). */
