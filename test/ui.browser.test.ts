@@ -85,6 +85,7 @@ describe.skipIf(skip !== undefined)('web UI in Chromium', () => {
   it('keeps an unsent config across a reload', async () => {
     await page.goto(`${ui.url}#/jobs/ui_chatty/launchpad`);
     const editor = page.getByRole('textbox', { name: 'Run config' });
+    expect(await editor.textContent()).toContain('in_process'); // pre-filled with the job's own run config
     await editor.fill('ops:\n  talk:\n    config: { lines: 7 }\n');
     await page.getByText('2 ops selected').waitFor();
     await page.reload();

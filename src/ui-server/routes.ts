@@ -3,6 +3,7 @@
  * the server keeps no run state of its own.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { dump } from 'js-yaml';
 import { RUN_STATUSES } from '../core/status.js';
 import type { JobDefinition, RunStatus, Tags } from '../core/types.js';
 import type { Instance, RunDetail } from '../instance/types.js';
@@ -35,7 +36,10 @@ const routes: Array<[method: string, pattern: RegExp, handler: Handler]> = [
     const checked = await validateLaunch(job, launchRequest(body));
     if (!checked.ok) return sendJson(res, 400, { problems: checked.problems });
     const selection = launchRequest(body).selection;
-    const { runId } = await ctx.instance.launchRun(job, {
+    // The Launchpad sends the whole text, pre-filled with the job's own run config: what is sent
+    // is what runs, so the job's is not merged under it again (the definition hash leaves it out).
+    const { runConfig: _own, ...bare } = job;
+    const { runId } = await ctx.instance.launchRun(bare, {
       ...(selection && selection.length > 0 ? { selection } : {}),
       ...(checked.runConfig ? { runConfig: checked.runConfig } : {}),
       tags: tagsOf(body.tags),
@@ -107,6 +111,7 @@ function jobJson(e: CatalogEntry) {
       config: op.config,
       ...(op.description !== undefined ? { description: op.description } : {}),
     })) : [],
+    ...(job?.runConfig ? { runConfigYaml: dump(job.runConfig.value, { lineWidth: 120 }) } : {}),
     ...(e.problems ? { problems: e.problems } : {}),
   };
 }
