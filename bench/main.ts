@@ -19,6 +19,7 @@ import { benchBareChain, benchBareFanOut, benchBareFanOutCrossProcess } from './
 import { benchBigJob, benchMultiprocess, chainOp, failureOf, jobYaml, median, packageRoot, writeJob } from './core-bench.js';
 import { printSection, printSummary, type Figure, type Section } from './report.js';
 import { startRedisServer, type BenchRedis } from './redis-server.js';
+import { benchUiRunView } from './ui-bench.js';
 
 // ---------------------------------------------------------------- worker processes
 
@@ -384,6 +385,7 @@ async function main(): Promise<void> {
       record({ title: '4. Distributed vs bare BullMQ', figures: [], skipped: skip });
       record({ title: '5. Global tag limits across runs and workers', figures: [], skipped: skip });
     }
+    await attempt('8. Web UI: run view with 50,000 log lines', () => benchUiRunView(root));
   } finally {
     await redis?.stop();
     await rm(tmp, { recursive: true, force: true });

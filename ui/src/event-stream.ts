@@ -15,6 +15,7 @@ export interface FollowOptions {
 }
 
 const BATCH_MS = 100;
+const YIELD_EVERY = 1000;
 
 export function followRunEvents(runId: string, options: FollowOptions): () => void {
   const abort = new AbortController();
@@ -44,14 +45,17 @@ export function followRunEvents(runId: string, options: FollowOptions): () => vo
     delay = 500;
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = '';
+    let parsed = 0;
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return false;
       buffer += value;
+      // Walk the buffer by index and cut it once: a chunk may hold thousands of events.
+      let start = 0;
       let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
+      while ((end = buffer.indexOf('\n\n', start)) >= 0) {
+        const block = buffer.slice(start, end);
+        start = end + 2;
         let id: string | undefined;
         let type = 'message';
         let data = '';
@@ -64,8 +68,11 @@ export function followRunEvents(runId: string, options: FollowOptions): () => vo
         if (type === 'message' && data) {
           push(JSON.parse(data) as InstanceEvent);
           if (id) lastId = id;
+          // Hand the main thread back now and then, so a burst never makes one long task.
+          if (++parsed % YIELD_EVERY === 0) await new Promise((r) => setTimeout(r, 0));
         }
       }
+      buffer = buffer.slice(start);
     }
   };
 

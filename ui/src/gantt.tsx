@@ -20,7 +20,7 @@ export function attemptBars(events: readonly InstanceEvent[]): Bar[] {
   const open = new Map<string, Bar>();
   const bars: Bar[] = [];
   for (const e of events) {
-    if (!e.stepKey) continue;
+    if (!e.stepKey || (e.type !== 'STEP_START' && !ENDS[e.type])) continue;
     const t = Date.parse(e.timestamp);
     if (e.type === 'STEP_START') {
       const bar: Bar = { step: e.stepKey, attempt: e.attempt ?? 1, start: t, outcome: 'IN_PROGRESS' };

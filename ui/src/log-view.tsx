@@ -22,11 +22,19 @@ export interface LogFilter {
   text: string;
 }
 
-export function LogView({ events, steps, filter, onFilter }: { events: InstanceEvent[]; steps: string[]; filter: LogFilter; onFilter(f: LogFilter): void }) {
+export interface LogViewProps {
+  events: InstanceEvent[];
+  steps: string[];
+  /** The event types seen so far (kept by the caller as events arrive). */
+  types: string[];
+  filter: LogFilter;
+  onFilter(f: LogFilter): void;
+}
+
+export function LogView({ events, steps, types, filter, onFilter }: LogViewProps) {
   const [scrollTop, setScrollTop] = useState(0);
   const [height, setHeight] = useState(480);
   const box = useRef<HTMLDivElement>(null);
-  const types = useMemo(() => [...new Set(events.map((e) => e.type))].sort(), [events]);
   const shown = useMemo(() => {
     const text = filter.text.toLowerCase();
     if (!filter.step && !filter.type && !text) return events;
@@ -59,7 +67,8 @@ export function LogView({ events, steps, filter, onFilter }: { events: InstanceE
         }}>
         <div style={{ height: `${shown.length * ROW_HEIGHT}px`, position: 'relative' }}>
           {rows.map((e, i) => (
-            <div key={e.cursor} class={`log-row t-${e.type}${e.level ? ` l-${e.level}` : ''}`} style={{ top: `${(first + i) * ROW_HEIGHT}px` }}>
+            // Keyed by place in the window: scrolling reuses the same row nodes, only their text changes.
+            <div key={i} class={`log-row t-${e.type}${e.level ? ` l-${e.level}` : ''}`} style={{ top: `${(first + i) * ROW_HEIGHT}px` }}>
               <span class="time">{e.timestamp.slice(11, 23)}</span>
               <span class="type">{e.type}</span>
               <span class="step">{e.stepKey ?? ''}</span>

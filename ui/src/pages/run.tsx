@@ -29,6 +29,7 @@ export function RunPage({ runId }: { runId: string }) {
   const [run, setRun] = useState<RunJson | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [events, setEvents] = useState<InstanceEvent[]>([]);
+  const [types, setTypes] = useState<string[]>([]);
   const [stream, setStream] = useState<StreamState>('connecting');
   const [filter, setFilter] = useState<LogFilter>({ step: '', type: '', text: '' });
   const [picked, setPicked] = useState<Set<string>>(new Set());
@@ -55,6 +56,7 @@ export function RunPage({ runId }: { runId: string }) {
 
   useEffect(() => {
     setEvents([]);
+    setTypes([]);
     setRun(null);
     loaded.current = false;
     void refresh();
@@ -62,6 +64,11 @@ export function RunPage({ runId }: { runId: string }) {
     const stop = followRunEvents(runId, {
       onEvents: (batch) => {
         setEvents((old) => old.concat(batch));
+        setTypes((old) => {
+          const seen = new Set(old);
+          for (const e of batch) seen.add(e.type);
+          return seen.size === old.length ? old : [...seen].sort();
+        });
         // Step views (worker, waiting reason) come from the run; re-read it after news, at most every 250 ms.
         pending ??= setTimeout(() => {
           pending = undefined;
@@ -147,7 +154,7 @@ export function RunPage({ runId }: { runId: string }) {
       <h2>Timeline</h2>
       <Gantt bars={bars} steps={stepNames} now={finished && run.endedAt ? Date.parse(run.endedAt) : now} />
       <h2>Events</h2>
-      <LogView events={events} steps={stepNames} filter={filter} onFilter={setFilter} />
+      <LogView events={events} steps={stepNames} types={types} filter={filter} onFilter={setFilter} />
     </section>
   );
 }
