@@ -9,7 +9,7 @@ import type { JobDefinition, RunStatus, Tags } from '../core/types.js';
 import type { Instance, RunDetail } from '../instance/types.js';
 import type { CatalogEntry, JobCatalog } from './job-catalog.js';
 import { HttpError, readJson, sendJson } from './http.js';
-import { runConfigJsonSchema, jobJsonSchema } from './schemas.js';
+import { runConfigJsonSchema, jobJsonSchema } from '../job/json-schema.js';
 import { streamRunEvents } from './sse.js';
 import { validateLaunch } from './validate.js';
 
