@@ -8,6 +8,7 @@ RUN npm install --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY scripts ./scripts
 COPY src ./src
+COPY common ./common
 COPY cli ./cli
 COPY worker ./worker
 COPY bench ./bench

@@ -15,6 +15,6 @@ export default tseslint.config(
       'no-console': 'error',
     },
   },
-  { files: ['cli/**', 'bench/**', 'worker/**', 'test/**', 'scripts/**'], rules: { 'no-console': 'off' } },
+  { files: ['cli/**', 'common/**', 'bench/**', 'worker/**', 'test/**', 'scripts/**'], rules: { 'no-console': 'off' } },
   { files: ['**/*.js', '**/*.mjs'], languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } } },
 );

@@ -18,6 +18,7 @@ import type { RunResult } from '../src/run/execute-run.js';
 import { benchBareChain, benchBareFanOut, benchBareFanOutCrossProcess } from './bullmq-baseline.js';
 import { benchBigJob, benchMultiprocess, chainOp, failureOf, jobYaml, median, packageRoot, writeJob } from './core-bench.js';
 import { printSection, printSummary, type Figure, type Section } from './report.js';
+import { benchGetRuns } from './runs-bench.js';
 import { startRedisServer, type BenchRedis } from './redis-server.js';
 import { benchUiRunView } from './ui-bench.js';
 
@@ -381,9 +382,11 @@ async function main(): Promise<void> {
       await attempt('4a. Distributed chain vs bare BullMQ', () => benchChain(ctx));
       await attempt('4b. Distributed fan-out vs bare BullMQ', () => benchFanOut(ctx));
       await attempt('5. Global tag limits across runs and workers', () => benchLimits(ctx));
+      await attempt('6. getRuns with 10,000 runs recorded', () => benchGetRuns(ctx.redisUrl));
     } else {
       record({ title: '4. Distributed vs bare BullMQ', figures: [], skipped: skip });
       record({ title: '5. Global tag limits across runs and workers', figures: [], skipped: skip });
+      record({ title: '6. getRuns with 10,000 runs recorded', figures: [], skipped: skip });
     }
     await attempt('8. Web UI: run view with 50,000 log lines', () => benchUiRunView(root));
   } finally {

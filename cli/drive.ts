@@ -1,6 +1,6 @@
 import type { RunEvent } from '../src/core/types.js';
 import type { RunResult } from '../src/run/execute-run.js';
-import { EXIT } from './exit-codes.js';
+import { EXIT } from '../common/exit-codes.js';
 import { createReporter, runSummary } from './reporter.js';
 
 /**

@@ -11,7 +11,7 @@ import { registerServe } from './commands/serve.js';
 import { registerStatus } from './commands/status.js';
 import { registerUi } from './commands/ui.js';
 import { registerValidate } from './commands/validate.js';
-import { errorJson, reportError } from './exit-codes.js';
+import { errorJson, reportError } from '../common/exit-codes.js';
 
 // `coordinator logs ... | head`: a closed pipe ends the command quietly.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {

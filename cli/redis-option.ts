@@ -1,10 +1,11 @@
+import { REDIS_URL_HELP, redisUrlFrom } from '../src/distributed/options.js';
 import type { RunStore } from '../src/distributed/run-store.js';
 import type { Redis } from 'ioredis';
 
-export const REDIS_OPTION = ['--redis <url>', 'Redis URL (default: $REDIS_URL, else redis://127.0.0.1:6379)'] as const;
+export const REDIS_OPTION = ['--redis <url>', REDIS_URL_HELP] as const;
 
 export function redisUrlOf(flag: string | undefined): string {
-  return flag ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  return redisUrlFrom(flag);
 }
 
 /** Opens the run store for a read command, runs `fn`, and always closes the connection. */

@@ -71,7 +71,7 @@ describe('redis instance', () => {
     for (let i = 0; i < 200; i++) ends.push(follow(instance, runId).then((events) => events.at(-1)?.type));
     await waitFor('the step to start', async () => ((await instance.getRun(runId))?.steps.nap?.status === 'IN_PROGRESS' ? true : undefined), 30_000);
     expect(await connectionsNamed('baton-watch')).toBe(1);
-    expect(await instance.cancelRun(runId)).toEqual({ status: 'CANCELED' });
+    expect(await instance.cancelRun(runId)).toMatchObject({ status: 'CANCELED' });
     const last = await Promise.all(ends);
     expect(new Set(last)).toEqual(new Set(['RUN_CANCELED']));
     expect(await connectionsNamed('baton-watch')).toBe(1);
@@ -99,6 +99,26 @@ describe('redis instance', () => {
     } finally {
       await fresh.close();
     }
+  });
+
+  it('shows a step held back by a limit as WAITING, and the limit its waiter in order', async () => {
+    const dir = tempDir();
+    await instance.limits.set('database=redshift', 0);
+    const { runId } = await instance.launchRun(path.join(ROOT, 'test/fixtures/instance/tagged.yaml'), {
+      runConfig: { execution: { config: { distributed: { queue } } }, ops: { load: { config: { dir } } } },
+    });
+    const step = await waitFor('the step to wait', async () => {
+      const s = (await instance.getRun(runId))?.steps.load;
+      return s?.status === 'WAITING' ? s : undefined;
+    }, 30_000);
+    expect(step.waiting).toContain('concurrency slot');
+    expect((await instance.getRun(runId))?.stepCounts).toEqual({ WAITING: 1 });
+    const [limit] = await instance.limits.list();
+    expect(limit).toMatchObject({ spec: 'database=redshift', limit: 0, inUse: 0, holders: [] });
+    expect(limit?.waiters).toEqual([{ runId, stepKey: 'load', attempt: 1, blockedBy: ['database=redshift'] }]);
+    await instance.limits.set('database=redshift', 1);
+    expect((await follow(instance, runId)).at(-1)?.type).toBe('RUN_SUCCESS');
+    expect(await instance.limits.delete('database=redshift')).toBe(true);
   });
 
   it('sets, lists and deletes limits shared by every run', async () => {

@@ -1,17 +1,18 @@
 #!/usr/bin/env node
 import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
-import { reportError } from '../cli/exit-codes.js';
-import { collect, jobPathsOf, positive } from '../cli/options.js';
+import { reportError } from '../common/exit-codes.js';
+import { collect, jobPathsOf, positive } from '../common/options.js';
 import { assertRedisReachable, redactRedisUrl } from '../src/distributed/connection.js';
 import { loadJobRegistry } from '../src/distributed/job-registry.js';
+import { DISTRIBUTED_DEFAULTS, REDIS_URL_HELP, redisUrlFrom } from '../src/distributed/options.js';
 import { startStepWorker, WORKER_DEFAULTS } from '../src/distributed/step-worker.js';
 import { createProcessLogger } from '../src/logger.js';
 
 const program = new Command('worker')
   .description('take steps from a baton queue and run the ops of the jobs given with --jobs')
-  .option('--redis <url>', 'Redis URL (default: $REDIS_URL, else redis://127.0.0.1:6379)')
-  .option('--queue <name>', 'BullMQ queue to take steps from', 'baton')
+  .option('--redis <url>', REDIS_URL_HELP)
+  .option('--queue <name>', 'BullMQ queue to take steps from', DISTRIBUTED_DEFAULTS.queue)
   .option('--concurrency <n>', `steps run at once (default ${WORKER_DEFAULTS.concurrency})`, positive('--concurrency'))
   .option('--jobs <path>', 'job file or directory of job files this worker may run (repeatable)', collect, [])
   .option('--lock-duration <ms>', `step lock; a dead worker's step is re-queued after about lock + stalled interval (default ${WORKER_DEFAULTS.lockDurationMs})`, positive('--lock-duration'))
@@ -36,7 +37,7 @@ try {
   const f = program.opts<WorkerFlags>();
   const jobPaths = jobPathsOf(f.jobs);
   if (jobPaths.length === 0) throw new InvalidArgumentError('give the jobs this worker may run with --jobs PATH (or $BATON_JOBS)');
-  const redisUrl = f.redis ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const redisUrl = redisUrlFrom(f.redis);
   const logger = createProcessLogger('baton-worker');
   const jobs = await loadJobRegistry(jobPaths);
   await assertRedisReachable(redisUrl); // a wrong URL or password: exit 2 now, not retry forever

@@ -1,33 +1,41 @@
 import type { Command } from 'commander';
+import { isFinalRunEvent } from '../../src/core/status.js';
 import type { RunEvent } from '../../src/core/types.js';
-import { getRunOrFail, REDIS_OPTION, withRunStore } from '../redis-option.js';
+import type { InstanceEvent } from '../../src/instance/types.js';
+import { getRunOrFail, STORAGE_OPTION, withInstance } from '../instance-option.js';
+import { REDIS_OPTION } from '../redis-option.js';
 import { createReporter } from '../reporter.js';
-
-const FINAL: ReadonlySet<RunEvent['type']> = new Set(['RUN_SUCCESS', 'RUN_FAILURE', 'RUN_CANCELED']);
 
 export function registerLogs(program: Command): void {
   program
     .command('logs')
-    .description("print a distributed run's events and op logs, from any machine that reaches its Redis")
+    .description("print a recorded run's events and op logs (distributed, or local with --storage), from any machine that reaches its storage")
     .argument('<runId>')
     .option(...REDIS_OPTION)
+    .option(...STORAGE_OPTION)
     .option('-f, --follow', 'keep printing new events until the run ends')
     .option('--json', 'one JSON event per line')
-    .action(async (runId: string, flags: { redis?: string; follow?: boolean; json?: boolean }) => {
-      await withRunStore(flags.redis, async (store) => {
-        const { plan } = await getRunOrFail(store, runId);
-        const human = createReporter(plan.steps.length, process.stdout);
+    .action(async (runId: string, flags: { redis?: string; storage?: string; follow?: boolean; json?: boolean }) => {
+      await withInstance(flags, async (instance) => {
+        const run = await getRunOrFail(instance, runId, flags);
+        const human = createReporter(Object.keys(run.steps).length, process.stdout);
+        /** Prints one event; true once the run's last event is printed. */
+        const print = ({ cursor: _cursor, ...event }: InstanceEvent): boolean => {
+          if (event.type === 'STEP_ATTEMPT_END') return false; // the coordinator's decision follows it
+          if (flags.json) process.stdout.write(`${JSON.stringify(event satisfies RunEvent)}\n`);
+          else human(event);
+          return isFinalRunEvent(event);
+        };
+        if (flags.follow) {
+          for await (const e of instance.watchEvents(runId)) if (print(e)) return;
+          return;
+        }
         let after: string | undefined;
         for (;;) {
-          const batch = await store.readEvents(runId, after, flags.follow ? { blockMs: 1000, count: 500 } : { count: 10_000 });
-          for (const { id, event } of batch) {
-            after = id;
-            if (event.type === 'STEP_ATTEMPT_END') continue; // the coordinator's decision follows it
-            if (flags.json) process.stdout.write(`${JSON.stringify(event)}\n`);
-            else human(event);
-            if (FINAL.has(event.type)) return;
-          }
-          if (!flags.follow && batch.length === 0) return;
+          const page = await instance.getEvents(runId, { limit: 10_000, ...(after !== undefined ? { after } : {}) });
+          for (const e of page.events) if (print(e)) return;
+          if (page.events.length === 0) return;
+          after = page.cursor ?? undefined;
         }
       });
     });

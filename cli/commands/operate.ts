@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { driveWithProgress } from '../drive.js';
-import { collect } from '../options.js';
+import { STORAGE_OPTION, withInstance } from '../instance-option.js';
+import { collect } from '../../common/options.js';
 import { getRunOrFail, REDIS_OPTION, redisUrlOf, withRunStore } from '../redis-option.js';
 
 /** Steps in the stored plan, for the progress display. */
@@ -11,13 +12,13 @@ async function stepCount(redis: string | undefined, runId: string): Promise<numb
 export function registerOperate(program: Command): void {
   program
     .command('cancel')
-    .description('cancel a distributed run from any machine: queued steps removed, running steps aborted, slots released')
+    .description('cancel a run from any machine: queued steps removed, running steps aborted, slots released')
     .argument('<runId>')
     .option(...REDIS_OPTION)
+    .option(...STORAGE_OPTION)
     .option('--json', 'print {"runId","status","by"}')
-    .action(async (runId: string, flags: { redis?: string; json?: boolean }) => {
-      const { cancelRun } = await import('../../src/distributed/cancel.js');
-      const r = await cancelRun(runId, { redisUrl: redisUrlOf(flags.redis) });
+    .action(async (runId: string, flags: { redis?: string; storage?: string; json?: boolean }) => {
+      const r = await withInstance(flags, (instance) => instance.cancelRun(runId));
       process.stdout.write(flags.json ? `${JSON.stringify({ runId, ...r })}\n` : `run ${runId}: ${r.status} (by ${r.by})\n`);
     });
 

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Json, RunConfig } from '../../src/core/types.js';
 import { redactRunConfig } from '../../src/distributed/recorded-config.js';
 import { loadInputs, type CommonInput } from '../load-inputs.js';
-import { collect } from '../options.js';
+import { collect } from '../../common/options.js';
 
 export function registerPlan(program: Command): void {
   program

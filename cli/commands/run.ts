@@ -1,15 +1,16 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
-import type { Redis } from 'ioredis';
 import { BatonError } from '../../src/errors.js';
 import { executeJob } from '../../src/run/execute-job.js';
 import { driveWithProgress } from '../drive.js';
 import { loadInputs, type CommonInput } from '../load-inputs.js';
-import { collect, parseTags } from '../options.js';
+import { collect, parseTags } from '../../common/options.js';
 
 interface RunFlags extends CommonInput {
   tag: string[];
+  storage?: string;
   json?: boolean;
   detach?: boolean;
   runId?: string;
@@ -25,6 +26,7 @@ export function registerRun(program: Command): void {
     .option('-c, --config <file>', 'run config YAML (repeatable; deep-merged in order)', collect, [])
     .option('--tag <key=value>', 'run tag (repeatable)', collect, [])
     .option('--json', 'print one JSON summary object on stdout; logs go to stderr')
+    .option('--storage <dir>', 'local executors: record the run under this directory (default $BATON_HOME), for runs, status, logs and cancel')
     .option('--detach', 'distributed executor: start the run in the background and print its id at once')
     .option('--run-id <id>', 'use this run id (letters, digits, "-" and "_")', (v: string) => {
       if (!/^[A-Za-z0-9_-]{1,100}$/.test(v)) throw new InvalidArgumentError('expected letters, digits, "-" and "_"');
@@ -38,6 +40,16 @@ export function registerRun(program: Command): void {
 async function runCommand(jobPath: string, flags: RunFlags): Promise<number> {
   const tags = parseTags(flags.tag);
   const { job, plan, runConfig } = await loadInputs(jobPath, flags);
+  const storageDir = flags.storage ?? process.env.BATON_HOME;
+  if (storageDir && runConfig.executor.kind !== 'distributed') {
+    // Recorded like a run launched through a local instance, so other commands see it.
+    const { runRecordedLocally } = await import('../../src/instance/local/record-run.js');
+    const select = [...(flags.select ?? []), ...(flags.opSelection ?? [])];
+    const meta = { runId: flags.runId ?? randomUUID(), tags: { ...job.tags, ...tags }, selection: select.length > 0 ? select : null };
+    return driveWithProgress(plan.steps.length, flags.json, (signal, onEvent) =>
+      runRecordedLocally(resolve(storageDir), job, { plan, runConfig }, { ...meta, signal, onEvent }),
+    );
+  }
   return driveWithProgress(plan.steps.length, flags.json, (signal, onEvent) =>
     executeJob(job, {
       prepared: { plan, runConfig },
@@ -62,14 +74,17 @@ async function detach(jobPath: string, flags: RunFlags): Promise<number> {
   }
   const runId = flags.runId ?? randomUUID();
   const { createRedis } = await import('../../src/distributed/connection.js');
-  const { runKeys } = await import('../../src/distributed/keys.js');
+  const { createRunStore } = await import('../../src/distributed/run-store.js');
   const redis = createRedis(ex.redisUrl);
   redis.on('error', () => {});
+  const store = createRunStore(redis);
+  const recorded = async (): Promise<boolean> => (await store.getRun(runId)) !== null;
   let pid: number | undefined;
   try {
-    if ((await redis.exists(runKeys(runId).record)) === 1) throw new BatonError('RUN_BUSY', `run id "${runId}" is already taken by another run`);
-    pid = await startDetached(runId, runKeys(runId).record, redis);
+    if (await recorded()) throw new BatonError('RUN_BUSY', `run id "${runId}" is already taken by another run`);
+    pid = await startDetached(runId, recorded);
   } finally {
+    await store.close();
     await redis.quit().catch(() => {});
   }
   process.stdout.write(flags.json ? `${JSON.stringify({ runId, pid })}\n` : `${runId}\n`);
@@ -77,7 +92,7 @@ async function detach(jobPath: string, flags: RunFlags): Promise<number> {
 }
 
 /** Hands the run to a background coordinator process; returns once the run is recorded in Redis. */
-async function startDetached(runId: string, recordKey: string, redis: Redis): Promise<number | undefined> {
+async function startDetached(runId: string, recorded: () => Promise<boolean>): Promise<number | undefined> {
   const argv = process.argv.slice(2).filter((a) => a !== '--detach' && a !== '--json');
   const withId = argv.includes('--run-id') ? argv : [...argv, '--run-id', runId];
   const child = spawn(process.execPath, [process.argv[1] as string, ...withId], {
@@ -86,7 +101,7 @@ async function startDetached(runId: string, recordKey: string, redis: Redis): Pr
   });
   child.unref();
   const deadline = Date.now() + 30_000;
-  while ((await redis.exists(recordKey)) === 0) {
+  while (!(await recorded())) {
     if (child.exitCode !== null) throw new BatonError('USAGE', `the background coordinator exited (${child.exitCode}) before recording run ${runId}`);
     if (Date.now() > deadline) throw new BatonError('REDIS_UNAVAILABLE', `run ${runId} was not recorded within 30 s`);
     await new Promise((r) => setTimeout(r, 50));

@@ -1,18 +1,17 @@
-import { rm } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
+import { RUN_STATUSES, TERMINAL_RUN_STATUSES } from '../../src/core/status.js';
 import type { RunStatus } from '../../src/core/types.js';
-import { distributedSection } from '../../src/distributed/recorded-config.js';
-import type { RunRecord, RunStore } from '../../src/distributed/run-store.js';
-import { REDIS_OPTION, withRunStore } from '../redis-option.js';
-
-const STATUSES: readonly RunStatus[] = ['STARTED', 'CANCELING', 'SUCCESS', 'FAILURE', 'CANCELED'];
-const FINISHED: ReadonlySet<RunStatus> = new Set(['SUCCESS', 'FAILURE', 'CANCELED']);
+import type { Instance, RunSummary, RunsFilter } from '../../src/instance/types.js';
+import { STORAGE_OPTION, withInstance } from '../instance-option.js';
+import { collect, parseTags } from '../../common/options.js';
+import { REDIS_OPTION } from '../redis-option.js';
 
 interface RunsFlags {
   redis?: string;
+  storage?: string;
   status?: RunStatus;
   job?: string;
+  tag: string[];
   limit: number;
   json?: boolean;
   prune?: boolean;
@@ -21,31 +20,28 @@ interface RunsFlags {
 export function registerRuns(program: Command): void {
   program
     .command('runs')
-    .description('recent distributed runs, newest first; --prune removes finished runs now')
+    .description('recent runs, newest first; --prune removes finished runs now')
     .option(...REDIS_OPTION)
-    .option('--status <status>', `only runs with this status (${STATUSES.join(', ')})`, (v: string) => {
-      if (!STATUSES.includes(v as RunStatus)) throw new InvalidArgumentError(`expected one of ${STATUSES.join(', ')}`);
+    .option(...STORAGE_OPTION)
+    .option('--status <status>', `only runs with this status (${RUN_STATUSES.join(', ')})`, (v: string) => {
+      if (!RUN_STATUSES.includes(v as RunStatus)) throw new InvalidArgumentError(`expected one of ${RUN_STATUSES.join(', ')}`);
       return v as RunStatus;
     })
     .option('--job <name>', 'only runs of this job')
+    .option('--tag <key=value>', 'only runs with this tag (repeatable: every one must match)', collect, [])
     .option('--limit <n>', 'at most this many runs (default 20)', positiveInt, 20)
     .option('--json', 'print an array of run objects')
     .option('--prune', 'remove the finished runs that match (records, events and outputs) instead of listing them')
     .action(async (flags: RunsFlags) => {
-      await withRunStore(flags.redis, async (store) => {
-        if (flags.prune) return prune(store, flags);
-        const runs = await findRuns(store, flags, flags.limit);
-        const counts = await store.stepCounts(runs.map((r) => r.runId));
-        const rows = runs.map((r, i) => ({
-          runId: r.runId,
-          job: r.job,
-          status: r.status,
-          startedAt: r.startedAt,
-          ...(r.endedAt ? { endedAt: r.endedAt } : {}),
-          durationSeconds: ((r.endedAt ? Date.parse(r.endedAt) : Date.now()) - Date.parse(r.startedAt)) / 1000,
-          steps: counts[i] ?? {},
-          ...(r.parentRunId ? { parentRunId: r.parentRunId } : {}),
-        }));
+      const filter: RunsFilter = {
+        ...(flags.status ? { statuses: [flags.status] } : {}),
+        ...(flags.job !== undefined ? { job: flags.job } : {}),
+        ...(flags.tag.length > 0 ? { tags: parseTags(flags.tag) } : {}),
+      };
+      await withInstance(flags, async (instance) => {
+        if (flags.prune) return prune(instance, filter, flags.json);
+        const { runs } = await instance.getRuns({ ...filter, limit: flags.limit });
+        const rows = runs.map(row);
         if (flags.json) {
           process.stdout.write(`${JSON.stringify(rows)}\n`);
           return;
@@ -59,30 +55,40 @@ export function registerRuns(program: Command): void {
     });
 }
 
+/** The `runs --json` object (a public contract; `tags` added with the runs API). */
+function row(r: RunSummary) {
+  const startedAt = r.startedAt ?? r.createdAt;
+  return {
+    runId: r.runId,
+    job: r.job,
+    status: r.status,
+    startedAt,
+    ...(r.endedAt ? { endedAt: r.endedAt } : {}),
+    durationSeconds: ((r.endedAt ? Date.parse(r.endedAt) : Date.now()) - Date.parse(startedAt)) / 1000,
+    steps: r.stepCounts,
+    ...(r.parentRunId ? { parentRunId: r.parentRunId } : {}),
+    tags: r.tags,
+  };
+}
+
 function positiveInt(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
   return n;
 }
 
-/** Newest first, filtered before the limit is applied (so filters do not shrink the result). */
-async function findRuns(store: RunStore, f: RunsFlags, limit: number): Promise<RunRecord[]> {
-  const all = await store.listRuns({ limit: 100_000 });
-  return all.filter((r) => (!f.status || r.status === f.status) && (!f.job || r.job === f.job)).slice(0, limit);
-}
-
-async function prune(store: RunStore, f: RunsFlags): Promise<void> {
-  const runs = (await findRuns(store, f, Number.MAX_SAFE_INTEGER)).filter((r) => FINISHED.has(r.status));
-  for (const r of runs) {
-    await store.deleteRun(r.runId);
-    const dir = filesystemOutputs(r);
-    if (dir) await rm(join(dir, r.runId), { recursive: true, force: true });
+/** Every finished run that matches (a running run is never pruned). */
+async function prune(instance: Instance, filter: RunsFilter, json: boolean | undefined): Promise<void> {
+  const statuses = (filter.statuses ?? [...TERMINAL_RUN_STATUSES]).filter((s) => TERMINAL_RUN_STATUSES.has(s));
+  const ids: string[] = [];
+  if (statuses.length > 0) {
+    let cursor: string | null = null;
+    do {
+      const page: { runs: RunSummary[]; cursor: string | null } = await instance.getRuns({ ...filter, statuses, limit: 500, ...(cursor ? { cursor } : {}) });
+      ids.push(...page.runs.map((r) => r.runId));
+      cursor = page.cursor;
+    } while (cursor);
   }
-  process.stdout.write(f.json ? `${JSON.stringify({ pruned: runs.map((r) => r.runId) })}\n` : `pruned ${runs.length} finished run(s)\n`);
-}
-
-/** Where a run kept outputs on shared storage, if it did (its run config, relative to its job file). */
-function filesystemOutputs(r: RunRecord): string | undefined {
-  const base = distributedSection(r.runConfig)?.output_storage?.filesystem?.base_dir;
-  return base ? resolve(dirname(r.jobPath), base) : undefined;
+  for (const id of ids) await instance.deleteRun(id);
+  process.stdout.write(json ? `${JSON.stringify({ pruned: ids })}\n` : `pruned ${ids.length} finished run(s)\n`);
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { SERVE_DEFAULTS } from '../../src/distributed/tuning.js';
 import { BatonError } from '../../src/errors.js';
-import { collect, jobPathsOf, positive } from '../options.js';
+import { collect, jobPathsOf, positive } from '../../common/options.js';
 import { REDIS_OPTION, redisUrlOf } from '../redis-option.js';
 
 interface ServeFlags {

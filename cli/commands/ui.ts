@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { BatonError } from '../../src/errors.js';
 import { openInstance } from '../../src/instance/open-instance.js';
 import { startUiServer } from '../../src/ui-server/server.js';
-import { collect, jobPathsOf } from '../options.js';
+import { collect, jobPathsOf } from '../../common/options.js';
 import { redisUrlOf } from '../redis-option.js';
 
 interface UiFlags {
@@ -31,6 +31,7 @@ export function registerUi(program: Command): void {
     .action(async (flags: UiFlags) => {
       const port = Number(flags.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new BatonError('USAGE', `--port must be an integer 0-65535, got "${flags.port}"`);
+      if (flags.redis !== undefined && flags.storage !== undefined) throw new BatonError('USAGE', 'give --redis or --storage, not both');
       const instance = await openInstance(flags.redis !== undefined ? { redis: redisUrlOf(flags.redis) } : flags.storage !== undefined ? { storageDir: flags.storage } : {});
       let ui;
       try {

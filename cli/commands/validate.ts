@@ -6,8 +6,8 @@ import { InputError, type Problem } from '../../src/errors.js';
 import { loadJob } from '../../src/job/load-job.js';
 import { loadRunConfig } from '../../src/job/run-config.js';
 import { verifyJobOps } from '../../src/run/execute-job.js';
-import { errorJson } from '../exit-codes.js';
-import { collect } from '../options.js';
+import { errorJson } from '../../common/exit-codes.js';
+import { collect } from '../../common/options.js';
 
 interface ValidateFlags {
   config: string[];

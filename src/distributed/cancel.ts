@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { Queue } from 'bullmq';
+import { RUN_STATUS_OF_EVENT, TERMINAL_RUN_STATUSES, TERMINAL_STEP_STATUSES } from '../core/status.js';
 import type { RunEvent, RunStatus } from '../core/types.js';
 import { BatonError } from '../errors.js';
 import { assertRedisReachable, createRedis } from './connection.js';
@@ -12,7 +13,6 @@ import { releaseRunSlots } from './semaphore/limits-admin.js';
 import { cancelChannel, stepJobId } from './step-message.js';
 import { distributedTuning } from './tuning.js';
 
-const FINAL: ReadonlySet<RunStatus> = new Set(['SUCCESS', 'FAILURE', 'CANCELED']);
 
 export interface CancelResult {
   status: RunStatus;
@@ -33,7 +33,7 @@ export async function cancelRun(runId: string, o: { redisUrl: string; timeoutMs?
   const store = createRunStore(redis);
   try {
     const run = await requireRun(store, runId);
-    if (FINAL.has(run.record.status)) return { status: run.record.status, by: 'nobody (already ended)' };
+    if (TERMINAL_RUN_STATUSES.has(run.record.status)) return { status: run.record.status, by: 'nobody (already ended)' };
     const requested: RunEvent = {
       type: 'RUN_CANCELING',
       timestamp: new Date().toISOString(),
@@ -79,7 +79,7 @@ async function cancelOrphan(redis: ReturnType<typeof createRedis>, store: RunSto
   const connection = redis.duplicate({ maxRetriesPerRequest: null });
   const queue = new Queue(queueName, { connection });
   try {
-    const open = run.plan.steps.filter((s) => !FINAL_STEP.has(run.steps[s.key]?.status ?? 'NOT_STARTED'));
+    const open = run.plan.steps.filter((s) => !TERMINAL_STEP_STATUSES.has(run.steps[s.key]?.status ?? 'NOT_STARTED'));
     for (const s of open) {
       const attempt = Math.max(1, run.steps[s.key]?.attempt ?? 1);
       for (const a of [attempt, attempt + 1]) {
@@ -107,7 +107,6 @@ async function cancelOrphan(redis: ReturnType<typeof createRedis>, store: RunSto
   }
 }
 
-const FINAL_STEP = new Set(['SUCCESS', 'FAILURE', 'SKIPPED', 'CANCELED']);
 
 function retentionOf(run: StoredRun): number {
   return retentionSeconds(distributedSection(run.record.runConfig)?.retention_days);
@@ -120,9 +119,8 @@ async function waitForEnd(store: RunStore, runId: string, after: string, ms: num
   while (Date.now() < deadline) {
     for (const { id, event } of await store.readEvents(runId, last, { blockMs: Math.max(1, deadline - Date.now()) })) {
       last = id;
-      if (event.type === 'RUN_CANCELED') return 'CANCELED';
-      if (event.type === 'RUN_SUCCESS') return 'SUCCESS';
-      if (event.type === 'RUN_FAILURE') return 'FAILURE';
+      const status = RUN_STATUS_OF_EVENT[event.type];
+      if (status !== undefined && TERMINAL_RUN_STATUSES.has(status)) return status;
     }
   }
   return undefined;

@@ -22,10 +22,11 @@
  *   <prefix>:{runs}:meta            hash    runId -> JSON {job, tags, status, createdMs}
  *   <prefix>:{runs}:changes         stream  run status changes {runId, job, status, at} (capped)
  *
- * The default prefix is `baton`.
+ * The default prefix is `baton` (options.ts).
  */
+import { DISTRIBUTED_DEFAULTS } from './options.js';
 
-export const DEFAULT_PREFIX = 'baton';
+export const DEFAULT_PREFIX = DISTRIBUTED_DEFAULTS.prefix;
 
 export interface RunKeys {
   record: string;

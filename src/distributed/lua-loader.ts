@@ -3,6 +3,7 @@
  * inlining `-- @include "name"` lines from lua/includes/, each include at most once.
  */
 import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
 
 const INCLUDE = /^--\s*@include\s+"([\w-]+)"\s*$/gm;
 const sources = new Map<string, string>();
@@ -30,4 +31,22 @@ export function loadScript(file: string): string {
 /** Number of keys a script takes, from its file name `<name>-<numberOfKeys>`. */
 export function keyCount(file: string): number {
   return Number(file.slice(file.lastIndexOf('-') + 1));
+}
+
+type ScriptFn = (...args: Array<string | number>) => Promise<unknown>;
+
+/**
+ * The one gateway to baton's Lua scripts: each script is registered once per connection with
+ * ioredis `defineCommand` (EVALSHA, falling back to EVAL after a script-cache flush) and called
+ * as an ordinary command, ordered with the connection's other commands. A script named
+ * `<name>-n` takes a variable number of keys: pass their count first.
+ */
+export function scriptCommand(redis: Redis, file: string): ScriptFn {
+  const name = `baton_${file.replace(/-/g, '_')}`;
+  const commands = redis as unknown as Record<string, ScriptFn | undefined>;
+  if (!commands[name]) {
+    const lua = loadScript(file);
+    redis.defineCommand(name, file.endsWith('-n') ? { lua } : { numberOfKeys: keyCount(file), lua });
+  }
+  return (...args) => (commands[name] as ScriptFn).call(redis, ...args);
 }

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { RUN_STATUSES } from '../core/status.js';
 import type { RunStatus, Tags } from '../core/types.js';
 import { DEFAULT_PREFIX, runIndexKeys, runKeys, runsIndexKey } from './keys.js';
-import { loadScript } from './lua-loader.js';
+import { scriptCommand } from './lua-loader.js';
 
 /** About how many status changes the changes stream keeps. */
 const CHANGES_KEPT = 10_000;
@@ -26,17 +26,6 @@ interface Meta {
   tags: Tags;
   status: RunStatus;
   createdMs: number;
-}
-
-type ScriptCommands = Record<string, (...args: Array<string | number>) => Promise<unknown>>;
-
-function command(redis: Redis, file: string, numberOfKeys?: number): (...args: Array<string | number>) => Promise<unknown> {
-  const name = `baton_${file.replace(/-/g, '_')}`;
-  const commands = redis as unknown as ScriptCommands;
-  if (!commands[name]) {
-    redis.defineCommand(name, numberOfKeys === undefined ? { lua: loadScript(file) } : { numberOfKeys, lua: loadScript(file) });
-  }
-  return (...args) => (commands[name] as ScriptCommands[string]).call(redis, ...args);
 }
 
 /** Adds a new run to every index and notes it in the changes stream. */
@@ -59,7 +48,7 @@ export async function indexRunStatus(redis: Redis, runId: string, status: RunSta
   const k = runIndexKeys(prefix);
   const statusKeys = RUN_STATUSES.map((s) => k.status(s));
   const at = RUN_STATUSES.indexOf(status) + 3;
-  const moved = await command(redis, 'index-run-status-8', 8)(k.meta, k.changes, ...statusKeys, runId, status, at, new Date().toISOString(), CHANGES_KEPT);
+  const moved = await scriptCommand(redis, 'index-run-status-8')(k.meta, k.changes, ...statusKeys, runId, status, at, new Date().toISOString(), CHANGES_KEPT);
   return moved === 1;
 }
 
@@ -107,7 +96,7 @@ export async function queryRuns(
   const min = q.createdAfterMs !== undefined ? `(${q.createdAfterMs}` : '-inf';
   const keys = [k.created, ...statusKeys, ...andKeys];
   const args = [statusKeys.length, q.limit, max, min, q.after?.runId ?? '', q.after?.createdMs ?? 0];
-  const flat = (await command(redis, 'query-runs-n')(keys.length, ...keys, ...args)) as string[];
+  const flat = (await scriptCommand(redis, 'query-runs-n')(keys.length, ...keys, ...args)) as string[];
   const runs: Array<{ runId: string; createdMs: number }> = [];
   for (let i = 0; i + 1 < flat.length; i += 2) runs.push({ runId: flat[i] as string, createdMs: Number(flat[i + 1]) });
   const more = runs.length > q.limit;

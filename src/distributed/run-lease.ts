@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { BatonError } from '../errors.js';
 import { DEFAULT_PREFIX, runKeys } from './keys.js';
-import { keyCount, loadScript } from './lua-loader.js';
+import { scriptCommand } from './lua-loader.js';
 
 /**
  * The lease a coordinator holds on the run it drives, so two coordinators never drive one run.
@@ -56,8 +56,7 @@ export async function takeRunLease(
   const timer = setInterval(() => {
     const sent = performance.now();
     if (sent >= validUntil) return loseIt(); // stalled past the TTL: another may have adopted the run
-    redis
-      .eval(loadScript(RENEW), keyCount(RENEW), key, holder, options.ttlMs)
+    scriptCommand(redis, RENEW)(key, holder, options.ttlMs)
       .then((ok) => {
         if (ok === 1) validUntil = Math.max(validUntil, sent + options.ttlMs);
         else loseIt();
@@ -74,7 +73,7 @@ export async function takeRunLease(
     },
     async release() {
       clearInterval(timer);
-      await redis.eval(loadScript(RELEASE), keyCount(RELEASE), key, holder).catch(() => {});
+      await scriptCommand(redis, RELEASE)(key, holder).catch(() => {});
     },
   };
 }

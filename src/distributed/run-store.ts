@@ -9,7 +9,7 @@ import type {
 } from '../core/types.js';
 import { BatonError } from '../errors.js';
 import { DEFAULT_PREFIX, runKeys, runsIndexKey } from './keys.js';
-import { keyCount, loadScript } from './lua-loader.js';
+import { scriptCommand } from './lua-loader.js';
 import { indexRun, indexRunStatus, unindexRun } from './run-index.js';
 
 export interface RunRecord {
@@ -132,13 +132,8 @@ export function createRunStore(
     JSON.stringify(event),
   ];
 
-  /** EVALSHA through ioredis' script cache (EVAL after a flush); ordered like any plain command. */
-  const script = (file: string, keys: string[], args: Array<string | number>): Promise<unknown> => {
-    const name = `baton_${file.replace(/-/g, '_')}`;
-    const commands = redis as unknown as Record<string, (...a: Array<string | number>) => Promise<unknown>>;
-    if (!commands[name]) redis.defineCommand(name, { numberOfKeys: keyCount(file), lua: loadScript(file) });
-    return (commands[name] as (...a: Array<string | number>) => Promise<unknown>).call(redis, ...keys, ...args);
-  };
+  /** Through the Lua gateway: EVALSHA, ordered like any plain command. */
+  const script = (file: string, keys: string[], args: Array<string | number>): Promise<unknown> => scriptCommand(redis, file)(...keys, ...args);
 
   return {
     async createRun(record, plan) {

@@ -10,7 +10,7 @@ import type { JobDefinition, RunStatus } from '../core/types.js';
 import { BatonError } from '../errors.js';
 import { cancelRun } from './cancel.js';
 import { createRedis } from './connection.js';
-import { DEFAULT_PREFIX, runKeys, runsIndexKey } from './keys.js';
+import { findOrphans } from './orphans.js';
 import { resumeRun } from './operate.js';
 import { SERVE_DEFAULTS } from './tuning.js';
 
@@ -95,26 +95,7 @@ export function serveOrphans(o: ServeOptions): Server {
   };
 
   /** The newest runs that are unfinished and have no driver. */
-  const orphans = async (): Promise<Seen[]> => {
-    const ids = await redis.zrevrange(runsIndexKey(DEFAULT_PREFIX), 0, scanLimit - 1);
-    if (ids.length === 0) return [];
-    const pipeline = redis.pipeline();
-    for (const id of ids) {
-      const keys = runKeys(id, DEFAULT_PREFIX);
-      pipeline.hmget(keys.record, 'status', 'job');
-      pipeline.exists(keys.driver);
-    }
-    const replies = (await pipeline.exec()) ?? [];
-    const found: Seen[] = [];
-    ids.forEach((runId, i) => {
-      const [fieldsErr, fields] = replies[2 * i] ?? [];
-      const [driverErr, driver] = replies[2 * i + 1] ?? [];
-      if (fieldsErr || driverErr || driver !== 0) return;
-      const [status, job] = (fields as Array<string | null>) ?? [];
-      if ((status === 'STARTED' || status === 'CANCELING') && job) found.push({ runId, status, job });
-    });
-    return found;
-  };
+  const orphans = (): Promise<Seen[]> => findOrphans(redis, scanLimit);
 
   const look = async (): Promise<void> => {
     let seen: Seen[];

@@ -21,6 +21,8 @@ import { toDetail, toSummary } from './views.js';
 export interface InstanceBackend {
   readonly kind: Instance['kind'];
   readonly storage: RunStorage;
+  /** Where runs are looked up, for messages: `this Redis (check --redis and the run id)`. */
+  readonly where: string;
   /** The run config as given, with the instance's defaults filled in (e.g. its executor); bad combinations throw InputError. */
   runConfigFor(raw: JsonObject): JsonObject;
   /** Starts a distributed run; resolves with its id once it is recorded. */
@@ -28,7 +30,7 @@ export interface InstanceBackend {
   /** Registers this process as the driver of a local-executor run; returns how to let go. */
   driveHere(runId: string, onCancel: () => void): Promise<() => Promise<void>>;
   /** Cancels a run this process does not drive; resolves with its status once it ended (or was asked to end). */
-  cancelElsewhere(run: StoredRunView): Promise<RunStatus>;
+  cancelElsewhere(run: StoredRunView): Promise<CancelOutcome>;
   resume(run: StoredRunView, options: { jobPath?: string }): Promise<DriveHandle>;
   /** Re-executes a distributed parent run; undefined: the parent ran on a local executor, handled here. */
   reexecuteDistributed(run: StoredRunView, options: { fromFailure?: boolean; selection?: string[] }): Promise<DriveHandle> | undefined;
@@ -36,6 +38,12 @@ export interface InstanceBackend {
   limits: Instance['limits'];
   workers: Instance['workers'];
   close(): Promise<void>;
+}
+
+export interface CancelOutcome {
+  status: RunStatus;
+  /** Who did the cancel: the run's driver, this call (the run had no live driver), or nobody (it had ended). */
+  by: 'coordinator' | 'this-call' | 'nobody (already ended)';
 }
 
 /** A run started by this process: its id, and a promise that settles when it ends. */
@@ -59,7 +67,7 @@ export function createInstance(backend: InstanceBackend): Instance {
   };
   const requireRun = async (runId: string): Promise<StoredRunView> => {
     const run = await storage.getRun(runId);
-    if (!run) throw new BatonError('RUN_NOT_FOUND', `no run "${runId}" in this ${backend.kind} instance`);
+    if (!run) throw new BatonError('RUN_NOT_FOUND', `no run "${runId}" in ${backend.where}`);
     return run;
   };
   const assertOpen = (): void => {
@@ -93,6 +101,9 @@ export function createInstance(backend: InstanceBackend): Instance {
     },
 
     async getRuns(filter = {}) {
+      if (filter.limit !== undefined && !(Number.isSafeInteger(filter.limit) && filter.limit > 0)) {
+        throw new BatonError('USAGE', `getRuns limit must be a positive integer, got ${String(filter.limit)}`);
+      }
       const { rows, cursor } = await storage.getRuns({ ...filter, limit: filter.limit ?? DEFAULT_PAGE });
       const counts = await storage.stepCounts(rows.map((r) => r.runId));
       return { runs: rows.map((r, i) => toSummary(r, counts[i] ?? {})), cursor };
@@ -121,11 +132,11 @@ export function createInstance(backend: InstanceBackend): Instance {
       if (here?.controller) {
         here.controller.abort();
         await here.done.catch(() => {});
-        return { status: (await requireRun(runId)).row.status };
+        return { status: (await requireRun(runId)).row.status, by: 'coordinator' as const };
       }
       const run = await requireRun(runId);
-      if (isTerminalRunStatus(run.row.status)) return { status: run.row.status };
-      return { status: await backend.cancelElsewhere(run) };
+      if (isTerminalRunStatus(run.row.status)) return { status: run.row.status, by: 'nobody (already ended)' as const };
+      return backend.cancelElsewhere(run);
     },
 
     async resumeRun(runId, options = {}) {

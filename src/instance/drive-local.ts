@@ -16,13 +16,18 @@ export interface LocalRunMeta {
   tags: Tags;
   selection: string[] | null;
   parentRunId?: string;
+  /** Each event as it happens (e.g. the CLI's progress), before it is recorded. */
+  onEvent?: (event: RunEvent) => void;
+  /** Aborting it cancels the run (as the run's own controller does). */
+  signal?: AbortSignal;
 }
 
 export interface DrivenRun {
   runId: string;
   /** Aborting it cancels the run. */
   controller: AbortController;
-  done: Promise<RunResult | undefined>;
+  /** The run's result once it is recorded as ended; rejects (after recording a failure) if the executor itself failed. */
+  done: Promise<RunResult>;
 }
 
 /**
@@ -54,6 +59,10 @@ export async function startLocalRun(
     prepared.plan,
   );
   const controller = new AbortController();
+  if (meta.signal) {
+    if (meta.signal.aborted) controller.abort();
+    else meta.signal.addEventListener('abort', () => controller.abort(), { once: true });
+  }
   const release = await driveHere(meta.runId, () => controller.abort());
   let writes: Promise<unknown> = Promise.resolve();
   const write = (work: () => Promise<unknown>): void => {
@@ -72,6 +81,7 @@ export async function startLocalRun(
     tags: meta.tags,
     signal: controller.signal,
     onEvent: (e) => {
+      meta.onEvent?.(e);
       if (isFinalRunEvent(e)) {
         finalEvent = e;
         return;
@@ -88,7 +98,7 @@ export async function startLocalRun(
     .catch(async (e: unknown) => {
       const message = `the run's executor failed: ${toError(e).message}`;
       await finish('FAILURE', {}, { type: 'RUN_FAILURE', timestamp: new Date().toISOString(), runId: meta.runId, message }).catch(() => {});
-      return undefined;
+      throw e;
     })
     .finally(() => release().catch(() => {}));
   return { runId: meta.runId, controller, done };

@@ -155,7 +155,8 @@ export interface Instance {
   watchEvents(runId: string, options?: { after?: string; signal?: AbortSignal }): AsyncIterable<InstanceEvent>;
   /** Run status changes across all runs, live, until `signal` aborts. */
   watchRuns(options?: { signal?: AbortSignal }): AsyncIterable<RunChange>;
-  cancelRun(runId: string): Promise<{ status: StoredRunStatus }>;
+  /** Resolves once the run ended (or was found ended); `by`: who did the work. */
+  cancelRun(runId: string): Promise<{ status: StoredRunStatus; by?: 'coordinator' | 'this-call' | 'nobody (already ended)' }>;
   resumeRun(runId: string, options?: { jobPath?: string }): Promise<{ runId: string }>;
   reexecuteRun(runId: string, options?: { fromFailure?: boolean; selection?: string[] }): Promise<{ runId: string }>;
   deleteRun(runId: string): Promise<void>;

@@ -1,5 +1,5 @@
 /** Stored rows as the public views of the runs API. */
-import { STEP_STATUS_OF_EVENT } from '../core/status.js';
+import { isTerminalRunStatus, STEP_STATUS_OF_EVENT } from '../core/status.js';
 import type { RunEvent, StepStatus } from '../core/types.js';
 import type { RunStorage, RunRow, StoredRunView } from './storage.js';
 import type { RunDetail, RunSummary, StepView } from './types.js';
@@ -28,8 +28,26 @@ export async function toDetail(view: StoredRunView, storage: RunStorage): Promis
     steps[s.key] = { status: row.status, attempt: row.attempt, updatedAt: row.updatedAt, ...(row.worker ? { worker: row.worker } : {}) };
   }
   // The last attempt's error of a failed step, and what holds a step back, live in the event log.
-  if (Object.values(steps).some((s) => s.status === 'FAILURE' || s.status === 'UP_FOR_RETRY')) {
-    for (const e of await storage.getEvents(view.row.runId, undefined, undefined)) applyError(steps, e);
+  const failed = Object.values(steps).some((s) => s.status === 'FAILURE' || s.status === 'UP_FOR_RETRY');
+  const mayWait = !isTerminalRunStatus(view.row.status) && Object.values(steps).some((s) => s.status === 'NOT_STARTED');
+  if (failed || mayWait) {
+    const waiting = new Map<string, string>();
+    for (const e of await storage.getEvents(view.row.runId, undefined, undefined)) {
+      applyError(steps, e);
+      if (e.stepKey === undefined) continue;
+      if (e.type === 'LOG' && e.message?.startsWith(WAITING_NOTICE)) waiting.set(e.stepKey, e.message);
+      else if (STEP_STATUS_OF_EVENT[e.type] !== undefined) waiting.delete(e.stepKey);
+    }
+    if (mayWait) {
+      for (const [key, why] of waiting) {
+        const step = steps[key];
+        if (step?.status !== 'NOT_STARTED') continue;
+        counts.NOT_STARTED = (counts.NOT_STARTED ?? 1) - 1;
+        if (counts.NOT_STARTED === 0) delete counts.NOT_STARTED;
+        counts.WAITING = (counts.WAITING ?? 0) + 1;
+        Object.assign(step, { status: 'WAITING', waiting: why });
+      }
+    }
   }
   return {
     ...toSummary(view.row, counts),
@@ -38,6 +56,12 @@ export async function toDetail(view: StoredRunView, storage: RunStorage): Promis
     steps,
   };
 }
+
+/**
+ * How the distributed launcher's log line for a step held back by a concurrency limit begins
+ * (src/distributed/distributed-launcher.ts, sayWaiting): such a step shows WAITING.
+ */
+const WAITING_NOTICE = 'waiting for a concurrency slot';
 
 function applyError(steps: Record<string, StepView>, e: RunEvent): void {
   if (e.stepKey === undefined || !e.error) return;

@@ -16,14 +16,15 @@ import type {
 import { InputError, type ErrorCode, type Problem } from '../errors.js';
 import { SourceIndex, toProblem } from './locate.js';
 import { redactRedisUrl } from '../redact.js';
+import { DISTRIBUTED_DEFAULTS } from '../distributed/options.js';
 import { mergeRunConfig, sourceOf } from './merge.js';
 import { MAX_PROBLEMS, choiceHint, describeValue, formatPath, isPlainMap, valueAt, type PathProblem, type PathSeg } from './problem.js';
 import { parseYaml, readTextFile } from './read-yaml.js';
 import { REDIS_URL_RE, runConfigSchema, type RawRunConfig } from './run-config-schema.js';
 import { errorMap, issuesToProblems, selectorProblems } from './zod-problems.js';
 
-export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
-export const DEFAULT_QUEUE = 'baton';
+export const DEFAULT_REDIS_URL = DISTRIBUTED_DEFAULTS.redisUrl;
+export const DEFAULT_QUEUE = DISTRIBUTED_DEFAULTS.queue;
 export const DEFAULT_OUTPUT_MAX_BYTES = 8 * 1024 * 1024;
 
 /** One layer of run config: a file, the job's own, or an object given to the library. */

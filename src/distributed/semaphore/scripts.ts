@@ -1,11 +1,10 @@
 /**
- * Loads the semaphore's Lua scripts (inlining `-- @include "name"` lines from lua/includes/)
- * and registers them once per connection with ioredis `defineCommand`, which sends EVALSHA
- * and falls back to EVAL after a script-cache flush.
+ * The semaphore's Lua scripts, called through the Lua gateway (lua-loader.ts), with their
+ * negative replies mapped to typed errors.
  */
 import type { Redis } from 'ioredis';
 import { BatonError, type ErrorCode } from '../../errors.js';
-import { keyCount, loadScript } from '../lua-loader.js';
+import { scriptCommand } from '../lua-loader.js';
 import { type LimitKeys, scriptKeys } from './limit-keys.js';
 
 export const SCRIPTS = {
@@ -29,17 +28,6 @@ const SCRIPT_ERRORS: Readonly<Record<number, { code: ErrorCode; message: string 
   [-3]: { code: 'LIMIT_INVALID', message: 'malformed slot request' },
 };
 
-type ScriptFn = (...args: Array<string | number>) => Promise<unknown>;
-const defined = new WeakSet<Redis>();
-const commandName = (name: ScriptName): string => `batonLimits_${name}`;
-
-function define(redis: Redis): void {
-  if (defined.has(redis)) return;
-  for (const [name, file] of Object.entries(SCRIPTS) as Array<[ScriptName, string]>) {
-    redis.defineCommand(commandName(name), { numberOfKeys: keyCount(file), lua: loadScript(file) });
-  }
-  defined.add(redis);
-}
 
 /** Runs one script with the standard keys; negative integer replies become BatonErrors. */
 export async function runScript(
@@ -48,9 +36,7 @@ export async function runScript(
   name: ScriptName,
   args: ReadonlyArray<string | number>,
 ): Promise<unknown> {
-  define(redis);
-  const fn = (redis as unknown as Record<string, ScriptFn>)[commandName(name)] as ScriptFn;
-  const reply = await fn.call(redis, ...scriptKeys(keys), ...args);
+  const reply = await scriptCommand(redis, SCRIPTS[name])(...scriptKeys(keys), ...args);
   if (typeof reply === 'number' && reply < 0) {
     const known = SCRIPT_ERRORS[reply];
     throw new BatonError(known?.code ?? 'LIMIT_INVALID', known?.message ?? `semaphore script ${name} failed (${reply})`);

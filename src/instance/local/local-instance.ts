@@ -31,6 +31,7 @@ export async function openLocalInstance(dir: string): Promise<Instance> {
   const backend: InstanceBackend = {
     kind: 'local',
     storage,
+    where: `${dir} (check --storage or $BATON_HOME, and the run id)`,
 
     runConfigFor(raw: JsonObject) {
       if (distributedSection(raw) !== undefined) {
@@ -49,20 +50,13 @@ export async function openLocalInstance(dir: string): Promise<Instance> {
       return Promise.reject(needsRedis('a distributed run'));
     },
 
-    async driveHere(runId, onCancel) {
-      await writeJsonAtomically(driverFile(runId), { pid: process.pid, host: hostname() } satisfies DriverFile);
-      const timer = setInterval(() => {
-        if (storage.cancelRequested(runId)) onCancel();
-      }, CANCEL_POLL_MS);
-      timer.unref();
-      return async () => clearInterval(timer);
-    },
+    driveHere: localDriver(storage),
 
     async cancelElsewhere(run) {
       const driver = await readJson<DriverFile>(driverFile(run.row.runId));
-      if (driver && driverAlive(driver)) return askDriver(storage, run.row.runId);
+      if (driver && driverAlive(driver)) return { status: await askDriver(storage, run.row.runId), by: 'coordinator' };
       await cancelOrphan(storage, run);
-      return 'CANCELED';
+      return { status: 'CANCELED', by: 'this-call' };
     },
 
     resume() {
@@ -86,6 +80,18 @@ export async function openLocalInstance(dir: string): Promise<Instance> {
     async close() {},
   };
   return createInstance(backend);
+}
+
+/** Marks this process as the run's driver and obeys a cancel another process requests. */
+export function localDriver(storage: LocalStorage): InstanceBackend['driveHere'] {
+  return async (runId, onCancel) => {
+    await writeJsonAtomically(path.join(storage.dir, 'runs', runId, 'driver.json'), { pid: process.pid, host: hostname() } satisfies DriverFile);
+    const timer = setInterval(() => {
+      if (storage.cancelRequested(runId)) onCancel();
+    }, CANCEL_POLL_MS);
+    timer.unref();
+    return async () => clearInterval(timer);
+  };
 }
 
 function driverAlive(d: DriverFile): boolean {

@@ -56,6 +56,7 @@ export async function openLocalStorage(dir: string): Promise<LocalStorage> {
     return next;
   };
   const eventCounts = new Map<string, number>();
+  let closed = false;
 
   const readRow = (runId: string): Promise<RunRow | undefined> => readJson<RunRow>(file(runId, 'run.json'));
   const noteChange = async (row: RunRow): Promise<void> => {
@@ -206,7 +207,7 @@ export async function openLocalStorage(dir: string): Promise<LocalStorage> {
 
     async *watchEvents(runId, after, signal) {
       let cursor = after;
-      while (!signal?.aborted) {
+      while (!signal?.aborted && !closed) {
         const events = await storage.getEvents(runId, cursor, 1000);
         for (const e of events) {
           cursor = e.cursor;
@@ -227,7 +228,7 @@ export async function openLocalStorage(dir: string): Promise<LocalStorage> {
     async *watchRuns(signal) {
       let offset = (await stat(changesFile).catch(() => ({ size: 0 }))).size;
       let partial = '';
-      while (!signal?.aborted) {
+      while (!signal?.aborted && !closed) {
         const size = (await stat(changesFile).catch(() => ({ size: 0 }))).size;
         if (size > offset) {
           const handle = await open(changesFile, 'r');
@@ -264,6 +265,9 @@ export async function openLocalStorage(dir: string): Promise<LocalStorage> {
     },
 
     async close() {
+      closed = true;
+      wakeups.emit('runs');
+      for (const runId of wakeups.eventNames()) wakeups.emit(runId);
       await Promise.all([...queues.values()]);
     },
   };

@@ -54,6 +54,7 @@ export async function openRedisInstance(url: string): Promise<Instance> {
   const backend: InstanceBackend = {
     kind: 'redis',
     storage,
+    where: 'this Redis (check --redis and the run id)',
 
     runConfigFor(raw: JsonObject) {
       const config = (raw.execution as { config?: JsonObject } | undefined)?.config ?? {};
@@ -94,7 +95,7 @@ export async function openRedisInstance(url: string): Promise<Instance> {
     },
 
     async cancelElsewhere(run) {
-      return (await cancelRun(run.row.runId, { redisUrl: url })).status;
+      return cancelRun(run.row.runId, { redisUrl: url });
     },
 
     async resume(run, options) {
@@ -141,7 +142,8 @@ export async function openRedisInstance(url: string): Promise<Instance> {
       delete: (spec) => deleteLimit(redis, spec),
     },
 
-    // The worker registry is issue 11's (built in parallel); until it lands there is nothing to read.
+    // The worker registry is issue 11's (src/distributed/worker-registry.ts on its branch, not yet
+    // merged here). Once merged: list: async () => (await listWorkers(redis)).map(({ heartbeatMs: _, ...w }) => w)
     workers: { list: async () => [] },
 
     async close() {

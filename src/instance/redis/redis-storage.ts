@@ -7,6 +7,7 @@ import { isFinalRunEvent, isTerminalRunStatus, STEP_STATUS_OF_EVENT } from '../.
 import type { Json, RunEvent, RunStatus } from '../../core/types.js';
 import { BatonError } from '../../errors.js';
 import { DEFAULT_PREFIX, runIndexKeys, runKeys } from '../../distributed/keys.js';
+import { DISTRIBUTED_DEFAULTS } from '../../distributed/options.js';
 import { createOutputStore } from '../../distributed/output-store.js';
 import { queryRuns, repairRunIndex, unindexRun } from '../../distributed/run-index.js';
 import { createRunStore, decodeRecord as decode, type RunRecord } from '../../distributed/run-store.js';
@@ -209,7 +210,8 @@ function toRecord(row: RunRow): RunRecord {
     createdAt: row.createdAt,
     selection: row.selection,
     runConfig: row.runConfig,
-    queue: '',
+    // No queue carries its steps; a cancel of the run (orphaned) looks in the default one and finds nothing.
+    queue: DISTRIBUTED_DEFAULTS.queue,
     ...(row.parentRunId ? { parentRunId: row.parentRunId } : {}),
     ...(row.endedAt ? { endedAt: row.endedAt } : {}),
   };

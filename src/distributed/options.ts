@@ -1,0 +1,22 @@
+/**
+ * One home for the distributed executor's settings: where Redis is, which queue, which key
+ * prefix, and the timing knobs (tuning.ts). Library, CLI and worker read them from here.
+ */
+export { distributedTuning, SERVE_DEFAULTS, type DistributedTuning } from './tuning.js';
+
+export const DISTRIBUTED_DEFAULTS = {
+  /** Used when neither a flag, the run config nor $REDIS_URL names one. */
+  redisUrl: 'redis://127.0.0.1:6379',
+  /** The BullMQ queue steps travel on (`distributed.queue`, `worker --queue`). */
+  queue: 'baton',
+  /** Every Redis key baton writes starts with it (see keys.ts). */
+  prefix: 'baton',
+} as const;
+
+/** The Redis URL: the one given, else $REDIS_URL, else the default. */
+export function redisUrlFrom(given: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return given ?? (env.REDIS_URL || DISTRIBUTED_DEFAULTS.redisUrl);
+}
+
+/** The help text of every `--redis` flag. */
+export const REDIS_URL_HELP = `Redis URL (default: $REDIS_URL, else ${DISTRIBUTED_DEFAULTS.redisUrl})`;
