@@ -40,8 +40,9 @@ export interface TestUi {
   close(): Promise<void>;
 }
 
-export async function startTestUi(options: Partial<UiServerOptions> = {}): Promise<TestUi> {
-  const instance = await openInstance({ storageDir: tempDir() });
+/** A UI server over a fresh local instance, or (with `redis`) over that Redis. */
+export async function startTestUi(options: Partial<UiServerOptions> & { redis?: string } = {}): Promise<TestUi> {
+  const instance = await openInstance(options.redis ? { redis: options.redis } : { storageDir: tempDir() });
   const settings: UiServerOptions = { instance, jobPaths: [UI_FIXTURES], port: 0, uiDir: path.join(ROOT, 'dist/ui'), ...options };
   const ui: TestUi = {
     instance,
