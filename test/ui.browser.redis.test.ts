@@ -52,7 +52,8 @@ describe.skipIf(skip !== undefined)('web UI over Redis in Chromium', () => {
     await expect.poll(() => row.textContent(), { timeout: LONG }).toContain(runId.slice(0, 8));
     expect(await row.textContent()).toContain('0 / 0');
     await screenshot(page, 'redis-limits');
-    await page.getByRole('textbox', { name: 'Limit key' }).fill('database=warehouse');
+    await row.getByRole('button', { name: 'Edit' }).click();
+    expect(await page.getByRole('textbox', { name: 'Limit key' }).inputValue()).toBe('database=warehouse');
     await page.getByRole('spinbutton', { name: 'Slots' }).fill('1');
     await page.getByRole('button', { name: 'Set limit' }).click();
     await expect.poll(async () => (await ui.instance.getRun(runId))?.status, { timeout: LONG }).toBe('SUCCESS');

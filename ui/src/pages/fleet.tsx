@@ -73,7 +73,10 @@ export function LimitsPage() {
                 <td>{l.inUse} / {l.limit}</td>
                 <td><ul>{l.holders.map((h) => <li key={`${h.runId}/${h.stepKey}`}>{runLink(h.runId)} {h.stepKey}{h.since ? ` since ${new Date(h.since).toLocaleTimeString()}` : ''}</li>)}</ul></td>
                 <td><ol>{l.waiters.map((w) => <li key={`${w.runId}/${w.stepKey}`}>{runLink(w.runId)} {w.stepKey}{w.blockedBy.length > 0 ? ` (held by ${w.blockedBy.join(', ')})` : ''}</li>)}</ol></td>
-                <td><button type="button" onClick={() => void remove(l.spec)}>Delete</button></td>
+                <td>
+                  <button type="button" onClick={() => (setKey(l.spec), setLimit(String(l.limit)))}>Edit</button>{' '}
+                  <button type="button" onClick={() => void remove(l.spec)}>Delete</button>
+                </td>
               </tr>
             ))}
           </tbody>
