@@ -161,6 +161,22 @@ describe.skipIf(skip !== undefined)('web UI in Chromium', () => {
     await page.getByText('1 of', { exact: false }).waitFor();
   });
 
+  it("shows a job file that no longer loads on the job's page, with its located problems", async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'broken.yaml');
+    writeFileSync(file, 'name: broken_job\nops:\n  a:\n    fn: ./ops.mjs#a\n    retry: { max_retries: -1 }\n');
+    const other = await startTestUi({ jobPaths: [dir] });
+    try {
+      await page.goto(`${other.url}#/jobs/broken_job`);
+      const alert = page.getByRole('alert');
+      await expect.poll(() => alert.textContent(), { timeout: LONG }).toContain('broken.yaml:5');
+      expect(await alert.textContent()).toContain('ops.a.retry.max_retries');
+      await screenshot(page, 'job-does-not-load');
+    } finally {
+      await other.close();
+    }
+  });
+
   it('lists runs with filters kept in the URL, each linked by its id', async () => {
     await page.goto(`${ui.url}#/runs`);
     await page.getByRole('combobox', { name: 'Status' }).selectOption('FAILURE');
@@ -169,7 +185,7 @@ describe.skipIf(skip !== undefined)('web UI in Chromium', () => {
     expect(failed.length).toBeGreaterThan(0);
     const link = page.getByRole('link', { name: (failed[0]?.runId ?? '').slice(0, 8) });
     await link.waitFor();
-    expect(await page.locator('table.runs tbody tr').count()).toBe(failed.length);
+    await expect.poll(() => page.locator('table.runs tbody tr').count(), { timeout: LONG }).toBe(failed.length);
     await screenshot(page, 'runs-filtered');
     await page.reload();
     expect(await page.getByRole('combobox', { name: 'Status' }).inputValue()).toBe('FAILURE');

@@ -46,8 +46,13 @@ export function OpGraph({ ops, selected, statuses, onPick }: GraphProps) {
   if (!answer) return <p class="muted">Laying out {ops.length} ops…</p>;
   return (
     <svg class="graph" role="img" aria-label="Op graph" viewBox={`0 0 ${answer.width} ${answer.height}`} width={answer.width} height={answer.height}>
+      <defs>
+        <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+          <path d="M 0 0 L 10 5 L 0 10 z" class="arrow" />
+        </marker>
+      </defs>
       {answer.edges.map((e) => (
-        <polyline key={`${e.from}>${e.to}`} class="edge" points={e.points.map((p) => `${p.x},${p.y}`).join(' ')} />
+        <polyline key={`${e.from}>${e.to}`} class="edge" marker-end="url(#arrow)" points={e.points.map((p) => `${p.x},${p.y}`).join(' ')} />
       ))}
       {ops.map((op) => {
         const n = answer.nodes[op.name];

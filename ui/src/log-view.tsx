@@ -2,7 +2,7 @@
  * A run's event log, filterable by step, type and text, virtualized: only the rows in view are
  * in the DOM, so 50,000 lines scroll as smoothly as 50.
  */
-import { useMemo, useRef, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { InstanceEvent } from '../../src/instance/types.js';
 
 const ROW_HEIGHT = 22;
@@ -42,6 +42,12 @@ export function LogView({ events, steps, types, filter, onFilter }: LogViewProps
       (e) => (!filter.step || e.stepKey === filter.step) && (!filter.type || e.type === filter.type) && (!text || eventText(e).toLowerCase().includes(text)),
     );
   }, [events, filter]);
+  // Scrolled to the end, the log follows new lines (as `tail -f`); scrolled up, it stays put.
+  const following = useRef(true);
+  useEffect(() => {
+    const el = box.current;
+    if (el && following.current) el.scrollTop = el.scrollHeight;
+  }, [shown.length]);
   const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
   const last = Math.min(shown.length, Math.ceil((scrollTop + height) / ROW_HEIGHT) + OVERSCAN);
   const rows = shown.slice(first, last);
@@ -62,7 +68,9 @@ export function LogView({ events, steps, types, filter, onFilter }: LogViewProps
       </div>
       <div class="log-rows" ref={box} role="log" aria-label="Event log" style={{ height: `${height}px` }}
         onScroll={(e) => {
-          setScrollTop(e.currentTarget.scrollTop);
+          const el = e.currentTarget;
+          following.current = el.scrollTop + el.clientHeight >= el.scrollHeight - ROW_HEIGHT;
+          setScrollTop(el.scrollTop);
           if (e.currentTarget.clientHeight !== height) setHeight(e.currentTarget.clientHeight);
         }}>
         <div style={{ height: `${shown.length * ROW_HEIGHT}px`, position: 'relative' }}>

@@ -19,6 +19,7 @@ export function RunsPage({ query }: { query: URLSearchParams }) {
   useEffect(() => {
     let live = true;
     setMore([]);
+    setRuns(null); // no stale rows under a new filter
     const load = () =>
       api<{ runs: RunSummary[]; cursor: string | null }>(`runs?${filter}`).then(
         (r) => live && (setRuns(r.runs), setCursor(r.cursor), setError(null)),
