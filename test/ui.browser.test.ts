@@ -82,6 +82,25 @@ describe.skipIf(skip !== undefined)('web UI in Chromium', () => {
     expect((await ui.instance.getRun(runId))?.selection).toEqual(['*report']);
   });
 
+  it('completes run-config keys from the schema and scaffolds what a selection needs', async () => {
+    await page.goto(`${ui.url}#/jobs/ui_demo/launchpad`);
+    const editor = page.getByRole('textbox', { name: 'Run config' });
+    await editor.fill('execution:\n  config:\n    mul');
+    await page.keyboard.press('Control+Space');
+    const options = page.locator('.cm-tooltip-autocomplete');
+    await expect.poll(() => options.textContent(), { timeout: LONG }).toContain('multiprocess');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => editor.textContent(), { timeout: LONG }).toContain('multiprocess:');
+
+    await editor.fill('');
+    await page.getByRole('textbox', { name: 'Op selection' }).fill('risky');
+    await page.getByText('1 ops selected').waitFor();
+    await page.getByRole('button', { name: 'Scaffold missing config' }).click();
+    await expect.poll(() => editor.textContent(), { timeout: LONG }).toContain('prepare: null');
+    await expect.poll(() => page.getByRole('button', { name: 'Launch Run' }).isEnabled(), { timeout: LONG }).toBe(true);
+    await screenshot(page, 'launchpad-scaffolded');
+  });
+
   it('keeps an unsent config across a reload', async () => {
     await page.goto(`${ui.url}#/jobs/ui_chatty/launchpad`);
     const editor = page.getByRole('textbox', { name: 'Run config' });

@@ -42,7 +42,7 @@ function parseTags(text: string): { tags: Record<string, string>; bad: string[] 
 
 /** Adds what the selected ops may need and the text lacks: their default config, and inputs from unselected ops. */
 export function scaffold(text: string, job: JobInfo, selected: ReadonlySet<string>): string {
-  const doc = parseDocument(text || '{}');
+  const doc = parseDocument(text);
   if (!doc.hasIn(['execution'])) doc.setIn(['execution', 'config', 'multiprocess'], doc.createNode({}));
   for (const op of job.ops) {
     if (!selected.has(op.name)) continue;
