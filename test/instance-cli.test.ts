@@ -50,6 +50,24 @@ describe('CLI on a local instance (--storage, $BATON_HOME)', () => {
     expect(JSON.parse(result.stdout)).toMatchObject({ runId: 'sleepy-1', status: 'CANCELED' });
   });
 
+  it('cancels a run whose process died, recording it CANCELED', async () => {
+    const storage = tempDir();
+    const dir = tempDir();
+    const config = path.join(dir, 'run-config.yaml');
+    const ops = `ops:\n  nap: { config: { dir: ${JSON.stringify(dir)} } }\n  after: { config: { dir: ${JSON.stringify(dir)} } }\n`;
+    writeFileSync(config, `execution: { config: { in_process: {} } }\n${ops}`);
+    const killed = await runCli(['run', SLEEPY, '-c', config, '--storage', storage, '--run-id', 'orphan-1'], {
+      interruptWhen: /nap started/,
+      interruptSignal: 'SIGKILL',
+      timeoutMs: 120_000,
+    });
+    expect(killed.signal).toBe('SIGKILL');
+    const canceled = await runCli(['cancel', 'orphan-1', '--storage', storage, '--json']);
+    expect(JSON.parse(canceled.stdout)).toEqual({ runId: 'orphan-1', status: 'CANCELED', by: 'this-call' });
+    const status = JSON.parse((await runCli(['status', 'orphan-1', '--storage', storage, '--json'])).stdout) as Record<string, unknown>;
+    expect(status).toEqual({ runId: 'orphan-1', job: 'sleepy', status: 'CANCELED', steps: { nap: 'CANCELED', after: 'CANCELED' } });
+  });
+
   it('refuses --redis with --storage, and names --storage for an unknown run', async () => {
     const both = await runCli(['runs', '--storage', tempDir(), '--redis', 'redis://127.0.0.1:1']);
     expect(both.code).toBe(2);

@@ -1,8 +1,10 @@
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openInstance, type Instance } from '../src/index.js';
-import { ROOT } from './helpers/cli.js';
+import { CLI, ROOT } from './helpers/cli.js';
 import { tempDir, uniqueQueue, waitFor } from './helpers/distributed.js';
 import { DIAMOND, follow, instanceSuite, SLEEPY } from './helpers/instance-suite.js';
 import { startTestRedis, type TestRedis } from './helpers/redis.js';
@@ -119,6 +121,36 @@ describe('redis instance', () => {
     await instance.limits.set('database=redshift', 1);
     expect((await follow(instance, runId)).at(-1)?.type).toBe('RUN_SUCCESS');
     expect(await instance.limits.delete('database=redshift')).toBe(true);
+  });
+
+  it('resumes a run whose coordinator died, and refuses to resume a local one', async () => {
+    const dir = tempDir();
+    const config = path.join(dir, 'run-config.yaml');
+    const step = `{ config: { dir: ${JSON.stringify(dir)}, ms: 1500 } }`;
+    writeFileSync(config, `execution: { config: { distributed: { redis: "${redis.url}", queue: ${queue} } } }\nops:\n  nap: ${step}\n  after: ${step}\n`);
+    const lease = { BATON_RUN_LEASE_MS: '1000' };
+    const coordinator = spawn(process.execPath, [CLI, 'run', SLEEPY, '-c', config, '--run-id', 'orphan-r1'], {
+      env: { ...process.env, ...lease },
+      stdio: 'ignore',
+    });
+    await waitFor('the step to start', async () => ((await instance.getRun('orphan-r1'))?.steps.nap?.status === 'IN_PROGRESS' ? true : undefined), 30_000);
+    coordinator.kill('SIGKILL');
+    const saved = process.env.BATON_RUN_LEASE_MS;
+    process.env.BATON_RUN_LEASE_MS = lease.BATON_RUN_LEASE_MS; // this process waits out the dead coordinator's lease
+    try {
+      expect(await instance.resumeRun('orphan-r1')).toEqual({ runId: 'orphan-r1' });
+    } finally {
+      if (saved === undefined) delete process.env.BATON_RUN_LEASE_MS;
+      else process.env.BATON_RUN_LEASE_MS = saved;
+    }
+    const events = await follow(instance, 'orphan-r1');
+    expect(events.map((e) => e.type)).toContain('RUN_RESUMED');
+    expect(events.at(-1)?.type).toBe('RUN_SUCCESS');
+    expect((await instance.getRun('orphan-r1'))?.stepCounts).toEqual({ SUCCESS: 2 });
+
+    const local = await instance.launchRun(DIAMOND, { runConfig: { execution: { config: { in_process: {} } } }, selection: ['src'] });
+    await follow(instance, local.runId);
+    await expect(instance.resumeRun(local.runId)).rejects.toMatchObject({ code: 'RUN_NOT_RESUMABLE' });
   });
 
   it('sets, lists and deletes limits shared by every run', async () => {

@@ -20,6 +20,8 @@
  * orphan       A run that is not finished and whose coordinator's run lease lapsed; `resume` or
  *              `serve` adopts it.
  * worker       A process that takes steps from the Redis queue and runs them.
+ * instance     Where runs are recorded, read and launched from (`openInstance`): a storage
+ *              directory (local) or the shared Redis. Every consumer of runs goes through it.
  */
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };

@@ -119,7 +119,10 @@ export async function repairRunIndex(redis: Redis, prefix: string = DEFAULT_PREF
     for (const [j, id] of chunk.entries()) {
       if (scores[j] !== null) continue;
       const h = await redis.hgetall(runKeys(id, prefix).record);
-      if (!h.runId) continue;
+      if (!h.runId) {
+        await redis.zrem(runsIndexKey(prefix), id); // expired: nothing to index
+        continue;
+      }
       const createdMs = Date.parse(h.createdAt ?? h.startedAt ?? '');
       await indexRun(
         redis,

@@ -5,15 +5,11 @@
  * run, limits and workers — comes from the backend.
  */
 import { randomUUID } from 'node:crypto';
-import { buildPlan } from '../core/plan.js';
 import { isTerminalRunStatus } from '../core/status.js';
 import type { JobDefinition, JsonObject, RunStatus } from '../core/types.js';
 import { BatonError } from '../errors.js';
-import { loadJob } from '../job/load-job.js';
-import { resolveRunConfig } from '../job/run-config.js';
-import { prepareRun, verifyJobOps, type PreparedRun } from '../run/execute-job.js';
-import { startLocalRun, type DrivenRun } from './drive-local.js';
-import { neededOutputs, planReexecution, withParentInputs } from './reexecution.js';
+import type { PreparedRun } from '../run/execute-job.js';
+import type { DrivenRun } from './drive-local.js';
 import { DEFAULT_PAGE, type RunStorage, type StoredRunView } from './storage.js';
 import type { Instance, LaunchRunOptions } from './types.js';
 import { toDetail, toSummary } from './views.js';
@@ -55,6 +51,22 @@ export interface DriveHandle {
 
 const RUN_ID = /^[A-Za-z0-9_-]{1,100}$/;
 
+/**
+ * Planning and running, loaded on first use: the views (`runs`, `status`, `logs`) stay quick to
+ * start without the job loader, the schemas and the executors.
+ */
+const launching = async () => {
+  const [{ buildPlan }, { loadJob }, { resolveRunConfig }, { prepareRun, verifyJobOps }, { startLocalRun }, reexecution] = await Promise.all([
+    import('../core/plan.js'),
+    import('../job/load-job.js'),
+    import('../job/run-config.js'),
+    import('../run/execute-job.js'),
+    import('./drive-local.js'),
+    import('./reexecution.js'),
+  ]);
+  return { buildPlan, loadJob, resolveRunConfig, prepareRun, verifyJobOps, startLocalRun, ...reexecution };
+};
+
 export function createInstance(backend: InstanceBackend): Instance {
   const { storage } = backend;
   const driven = new Map<string, DriveHandle>();
@@ -83,6 +95,7 @@ export function createInstance(backend: InstanceBackend): Instance {
       if (meta.parentRunId) throw new BatonError('USAGE', 'a re-execution of a local run runs on a local executor');
       return track(await backend.launchDistributed(job, prepared, meta));
     }
+    const { startLocalRun } = await launching();
     return track(await startLocalRun(storage, job, prepared, meta, backend.driveHere));
   };
 
@@ -91,6 +104,7 @@ export function createInstance(backend: InstanceBackend): Instance {
 
     async launchRun(jobOrPath, options: LaunchRunOptions = {}) {
       assertOpen();
+      const { loadJob, prepareRun } = await launching();
       const job = typeof jobOrPath === 'string' ? await loadJob(jobOrPath) : jobOrPath;
       const runId = options.runId ?? randomUUID();
       if (!RUN_ID.test(runId)) throw new BatonError('USAGE', `invalid run id "${runId}": expected 1-100 letters, digits, "-" and "_"`);
@@ -149,6 +163,7 @@ export function createInstance(backend: InstanceBackend): Instance {
       const parent = await requireRun(runId);
       const distributed = backend.reexecuteDistributed(parent, options);
       if (distributed) return track(await distributed);
+      const { loadJob, planReexecution, neededOutputs, resolveRunConfig, withParentInputs, buildPlan, verifyJobOps } = await launching();
       const job = await loadJob(parent.row.jobPath);
       if (job.name !== parent.row.job) {
         throw new BatonError('RUN_NOT_RESUMABLE', `${job.sourcePath} defines job "${job.name}", but run "${runId}" is of job "${parent.row.job}"`);

@@ -11,14 +11,12 @@ import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { JsonObject } from '../../core/types.js';
 import { BatonError, InputError } from '../../errors.js';
-import { cancelRun } from '../../distributed/cancel.js';
 import { assertRedisReachable, createRedis, redactRedisUrl } from '../../distributed/connection.js';
 import { runKeys } from '../../distributed/keys.js';
 import { distributedSection, withDistributed } from '../../distributed/recorded-config.js';
 import { takeRunLease } from '../../distributed/run-lease.js';
 import { deleteLimit, setLimit } from '../../distributed/semaphore/limits-admin.js';
 import { distributedTuning } from '../../distributed/tuning.js';
-import { executeJob } from '../../run/execute-job.js';
 import type { RunResult } from '../../run/execute-run.js';
 import { createInstance, type DriveHandle, type InstanceBackend } from '../create-instance.js';
 import type { StoredRunView } from '../storage.js';
@@ -74,6 +72,7 @@ export async function openRedisInstance(url: string): Promise<Instance> {
     },
 
     async launchDistributed(job, prepared, meta) {
+      const { executeJob } = await import('../../run/execute-job.js');
       const handle = await handOff((onEvent, signal) =>
         executeJob(job, { prepared, runId: meta.runId, tags: meta.tags, signal, onEvent }),
       );
@@ -95,6 +94,8 @@ export async function openRedisInstance(url: string): Promise<Instance> {
     },
 
     async cancelElsewhere(run) {
+      // Loaded when needed: BullMQ is heavy, and views (runs, status, logs) never need it.
+      const { cancelRun } = await import('../../distributed/cancel.js');
       return cancelRun(run.row.runId, { redisUrl: url });
     },
 

@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import { isFinalRunEvent, isTerminalRunStatus, STEP_STATUS_OF_EVENT } from '../../core/status.js';
 import type { Json, RunEvent, RunStatus } from '../../core/types.js';
 import { BatonError } from '../../errors.js';
-import { DEFAULT_PREFIX, runIndexKeys, runKeys } from '../../distributed/keys.js';
+import { DEFAULT_PREFIX, runIndexKeys, runKeys, runsIndexKey } from '../../distributed/keys.js';
 import { DISTRIBUTED_DEFAULTS } from '../../distributed/options.js';
 import { createOutputStore } from '../../distributed/output-store.js';
 import { queryRuns, repairRunIndex, unindexRun } from '../../distributed/run-index.js';
@@ -122,7 +122,10 @@ export function createRedisStorage(redis: Redis, prefix: string = DEFAULT_PREFIX
         const fields = h as Record<string, string>;
         const ran = page.runs[i] as { runId: string };
         // A run past its retention expired on its own: drop it from the indexes too.
-        if (err || !fields.runId) await unindexRun(redis, ran.runId, prefix);
+        if (err || !fields.runId) {
+          await unindexRun(redis, ran.runId, prefix);
+          await redis.zrem(runsIndexKey(prefix), ran.runId);
+        }
         else rows.push(toRow(decode(fields)));
       }
       const last = page.runs.at(-1);
