@@ -196,6 +196,21 @@ describe.skipIf(skip !== undefined)('web UI in Chromium', () => {
     }
   });
 
+  it('asks once for the access token when the API needs one', async () => {
+    const guarded = await startTestUi({ authToken: 's3cret' });
+    try {
+      await page.goto(`${guarded.url}#/jobs`);
+      await page.getByLabel('Access token').fill('s3cret');
+      await page.getByRole('button', { name: 'Save' }).click();
+      await page.getByRole('link', { name: 'ui_demo' }).waitFor();
+      await page.reload();
+      await page.getByRole('link', { name: 'ui_chatty' }).waitFor();
+      expect(await page.getByLabel('Access token').count()).toBe(0);
+    } finally {
+      await guarded.close();
+    }
+  });
+
   it('lists runs with filters kept in the URL, each linked by its id', async () => {
     await page.goto(`${ui.url}#/runs`);
     await page.getByRole('combobox', { name: 'Status' }).selectOption('FAILURE');
