@@ -89,7 +89,7 @@ describe.skipIf(skip !== undefined)('web UI in Chromium', () => {
     await page.keyboard.press('Control+Space');
     const options = page.locator('.cm-tooltip-autocomplete');
     await expect.poll(() => options.textContent(), { timeout: LONG }).toContain('multiprocess');
-    await page.keyboard.press('Enter');
+    await options.getByText('multiprocess', { exact: true }).click();
     await expect.poll(() => editor.textContent(), { timeout: LONG }).toContain('multiprocess:');
 
     await editor.fill('');
