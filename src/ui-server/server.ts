@@ -2,6 +2,7 @@
  * The web UI's HTTP server: the JSON API under `<base>/api/`, `<base>/healthz`, and the built
  * front end. It keeps no run state: every answer comes from the `Instance` and the job catalog.
  */
+import { setMaxListeners } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BatonError } from '../errors.js';
@@ -55,6 +56,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   const catalog = new JobCatalog(options.jobPaths);
   const uiDir = options.uiDir ?? DEFAULT_UI_DIR;
   const stopping = new AbortController();
+  setMaxListeners(0, stopping.signal); // one listener per open event stream
   // No token on loopback: answer only to local names, so a rebound DNS name cannot reach the API.
   const allowedHosts = authToken === undefined && isLoopback(host) ? new Set(['localhost', '127.0.0.1', '[::1]', host]) : undefined;
   const ctx = { instance: options.instance, catalog, signal: stopping.signal };
