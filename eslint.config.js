@@ -16,5 +16,5 @@ export default tseslint.config(
     },
   },
   { files: ['cli/**', 'common/**', 'bench/**', 'worker/**', 'test/**', 'scripts/**'], rules: { 'no-console': 'off' } },
-  { files: ['**/*.js', '**/*.mjs'], languageOptions: { globals: { process: 'readonly', console: 'readonly' } } },
+  { files: ['**/*.js', '**/*.mjs'], languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } } },
 );

@@ -20,6 +20,7 @@ import { benchBigJob, benchMultiprocess, chainOp, failureOf, jobYaml, median, pa
 import { printSection, printSummary, type Figure, type Section } from './report.js';
 import { benchGetRuns } from './runs-bench.js';
 import { startRedisServer, type BenchRedis } from './redis-server.js';
+import { benchUiRunView } from './ui-bench.js';
 
 // ---------------------------------------------------------------- worker processes
 
@@ -387,6 +388,7 @@ async function main(): Promise<void> {
       record({ title: '5. Global tag limits across runs and workers', figures: [], skipped: skip });
       record({ title: '6. getRuns with 10,000 runs recorded', figures: [], skipped: skip });
     }
+    await attempt('8. Web UI: run view with 50,000 log lines', () => benchUiRunView(root));
   } finally {
     await redis?.stop();
     await rm(tmp, { recursive: true, force: true });

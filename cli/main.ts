@@ -9,6 +9,7 @@ import { registerRuns } from './commands/runs.js';
 import { registerSchema } from './commands/schema.js';
 import { registerServe } from './commands/serve.js';
 import { registerStatus } from './commands/status.js';
+import { registerUi } from './commands/ui.js';
 import { registerValidate } from './commands/validate.js';
 import { registerWorkers } from './commands/workers.js';
 import { errorJson, reportError } from '../common/exit-codes.js';
@@ -35,6 +36,7 @@ registerRuns(program);
 registerOperate(program);
 registerLimits(program);
 registerServe(program);
+registerUi(program);
 registerSchema(program);
 registerWorkers(program);
 

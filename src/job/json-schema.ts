@@ -6,6 +6,7 @@
  * reference: a file this schema accepts may still be refused (an `ins` naming no op, a cycle).
  */
 import * as z from 'zod';
+import type { JobDefinition } from '../core/types.js';
 import { NAME_RE, jobSchema, opSchema } from './job-schema.js';
 import { runConfigSchema } from './run-config-schema.js';
 import { isChoice } from './zod-problems.js';
@@ -24,8 +25,16 @@ export function jobJsonSchema(): JsonSchema {
   return { ...toJsonSchema(jobDocument, 'baton job file (job.yaml)'), not: { required: ['run_config', 'run_config_file'] } };
 }
 
-export function runConfigJsonSchema(): JsonSchema {
-  return toJsonSchema(runConfigSchema, 'baton run config (-c FILE, or run_config in a job file)');
+/** The run-config schema; given a job, `ops` lists that job's op names, so an editor can complete them. */
+export function runConfigJsonSchema(job?: JobDefinition): JsonSchema {
+  const schema = toJsonSchema(runConfigSchema, 'baton run config (-c FILE, or run_config in a job file)');
+  const ops = (schema.properties as Record<string, JsonSchema> | undefined)?.ops;
+  const opConfig = ops?.additionalProperties;
+  if (job && ops && opConfig && typeof opConfig === 'object') {
+    ops.properties = Object.fromEntries([...job.ops.keys()].map((name) => [name, opConfig]));
+    ops.additionalProperties = false;
+  }
+  return schema;
 }
 
 function toJsonSchema(schema: z.ZodType, title: string): JsonSchema {

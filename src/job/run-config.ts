@@ -83,6 +83,14 @@ export function resolveJobRunConfig(raw: unknown, job: JobDefinition, file?: str
   return resolveSources([...jobSources(job), { ...(file !== undefined ? { file } : {}), value: raw ?? {} }], job);
 }
 
+/**
+ * A run config as YAML text (the UI's Launchpad sends the whole text: nothing is merged under
+ * it), its problems located in that text under `file`. An empty text is an empty config.
+ */
+export function resolveRunConfigText(text: string, job: JobDefinition, file: string): RunConfig {
+  return resolveSources([{ file, text, value: parseRunConfigText(text, file) }], job);
+}
+
 function jobSources(job: JobDefinition): RunConfigSource[] {
   const own = job.runConfig;
   if (!own) return [];
