@@ -8,6 +8,7 @@
 import * as z from 'zod';
 import { NAME_RE, jobSchema, opSchema } from './job-schema.js';
 import { runConfigSchema } from './run-config-schema.js';
+import { scheduleSchema } from './schedules.js';
 import { isChoice } from './zod-problems.js';
 
 type JsonSchema = Record<string, unknown>;
@@ -17,6 +18,7 @@ const jobDocument = jobSchema.extend({
   name: z.string().regex(NAME_RE),
   ops: z.record(z.string().regex(NAME_RE), opSchema),
   run_config: runConfigSchema.optional(),
+  schedules: z.record(z.string().regex(NAME_RE), scheduleSchema.extend({ run_config: runConfigSchema.optional() })).optional(),
 });
 
 export function jobJsonSchema(): JsonSchema {

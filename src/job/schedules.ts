@@ -39,7 +39,7 @@ const timezoneSchema = z.string({ error: 'expected an IANA time zone like "Europ
   if (!isTimeZone(tz)) ctx.addIssue({ code: 'custom', message: `unknown time zone ${JSON.stringify(tz)}`, params: { hint: 'an IANA name like "UTC" or "Europe/Berlin"' } });
 });
 
-const scheduleSchema = z.strictObject(
+export const scheduleSchema = z.strictObject(
   {
     cron: cronSchema,
     timezone: timezoneSchema.optional(),
