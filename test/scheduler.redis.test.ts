@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScheduleStore } from '../src/distributed/schedule-store.js';
-import { createScheduler } from '../src/distributed/scheduler.js';
+import { createScheduler, tickRunId } from '../src/distributed/scheduler.js';
 import { openInstance } from '../src/instance/open-instance.js';
 import type { Instance } from '../src/instance/types.js';
 import { loadJob } from '../src/job/load-job.js';
@@ -78,6 +78,27 @@ describe('the scheduler on a fake clock', () => {
     clock = Date.parse('2026-07-01T06:00:00Z');
     await scheduler.evaluate();
     expect((await instance.getRuns({ job: 'stopped_job' })).runs).toHaveLength(1);
+  });
+
+  it('a tick claimed by a serve that died before launching its run is finished by another, as one run', async () => {
+    const job = await jobWith('crashed_job', '  hourly:\n    cron: "0 * * * *"\n    status: running\n    run_config: { execution: { config: { in_process: {} } } }\n');
+    const store = createScheduleStore(client);
+    let clock = Date.parse('2026-07-01T06:00:30Z');
+    const tick = new Date('2026-07-01T06:00:00Z');
+    const id = 'crashed_job/hourly';
+    // What a serve leaves when it dies right after claiming the 06:00 tick.
+    const claim = { schedule: id, tickTime: tick.toISOString(), status: 'STARTED' as const, runIds: [tickRunId(id, tick)], at: new Date(clock).toISOString(), evaluatedAt: new Date(clock).toISOString(), by: 'dead-serve' };
+    expect(await store.claim(claim)).toBe(true);
+    await store.setCursor(id, clock);
+    const scheduler = createScheduler({ redis: client, instance, jobs: new Map([[job.name, job]]), logger: pino({ level: 'silent' }), now: () => clock, staleTickMs: 60_000 });
+    await scheduler.evaluate(); // the claim is fresh: its serve may still be launching
+    expect((await instance.getRuns({ job: 'crashed_job' })).runs).toEqual([]);
+    clock += 90_000;
+    await scheduler.evaluate();
+    await scheduler.evaluate();
+    const runs = (await instance.getRuns({ job: 'crashed_job' })).runs;
+    expect(runs.map((r) => [r.runId, r.tags['baton/scheduled_time']])).toEqual([[tickRunId(id, tick), '2026-07-01T06:00:00Z']]);
+    expect((await store.ticks(id)).map((t) => t.status)).toEqual(['SUCCESS']);
   });
 
   it('a launch that fails is a FAILURE tick with the error, and the schedule goes on', async () => {

@@ -6,7 +6,7 @@
  * passes over are recorded SKIPPED. Any number of serve processes may run this at once.
  */
 import { hostname } from 'node:os';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { dueTicks, isoInZone, substituteScheduled } from '../core/schedule-ticks.js';
@@ -15,6 +15,11 @@ import type { Instance } from '../instance/types.js';
 import { createScheduleStore, scheduleId, type TickRecord } from './schedule-store.js';
 
 export const SCHEDULE_TAGS = { schedule: 'baton/schedule', scheduledTime: 'baton/scheduled_time' } as const;
+
+/** The run id of a tick: the same for every serve, so a tick is one run even across a crash. */
+export function tickRunId(scheduleId: string, tick: Date): string {
+  return `sched-${createHash('sha256').update(`${scheduleId}@${tick.getTime()}`).digest('hex').slice(0, 32)}`;
+}
 
 export interface SchedulerOptions {
   redis: Redis;
@@ -25,6 +30,8 @@ export interface SchedulerOptions {
   now?: () => number;
   /** How long one serve may hold a schedule while evaluating it. */
   lockMs?: number;
+  /** A tick still STARTED this long after its claim was left by a serve that stopped mid-tick. */
+  staleTickMs?: number;
 }
 
 export interface Scheduler {
@@ -37,6 +44,7 @@ export function createScheduler(o: SchedulerOptions): Scheduler {
   const holder = `serve:${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const now = o.now ?? Date.now;
   const lockMs = o.lockMs ?? 30_000;
+  const staleMs = o.staleTickMs ?? 60_000;
 
   const record = (id: string, tick: Date, evaluatedAt: Date, fields: Pick<TickRecord, 'status'> & Partial<TickRecord>): TickRecord => ({
     schedule: id,
@@ -48,23 +56,43 @@ export function createScheduler(o: SchedulerOptions): Scheduler {
     ...fields,
   });
 
-  const launch = async (job: JobDefinition, s: ScheduleDefinition, id: string, tick: Date, evaluatedAt: Date): Promise<void> => {
-    const started = record(id, tick, evaluatedAt, { status: 'STARTED' });
-    if (!(await store.claim(started))) return; // another serve has this tick
+  /** Launches the run of a claimed tick under the tick's own run id, and records how it went. */
+  const launchClaimed = async (job: JobDefinition, s: ScheduleDefinition, started: TickRecord): Promise<void> => {
+    const tick = new Date(started.tickTime);
     const scheduledTime = isoInZone(tick, s.timezone);
+    const runId = started.runIds[0] as string;
     try {
-      const runConfig = s.runConfig ? substituteScheduled(s.runConfig.value, tick, s.timezone) : ({} as JsonObject);
-      const { runId } = await o.instance.launchRun(job, {
-        runConfig,
-        tags: { ...s.tags, [SCHEDULE_TAGS.schedule]: s.name, [SCHEDULE_TAGS.scheduledTime]: scheduledTime },
-        ...(s.selection ? { selection: s.selection } : {}),
-      });
-      await store.update({ ...started, status: 'SUCCESS', runIds: [runId], at: new Date(now()).toISOString() });
-      o.logger.info({ schedule: id, tick: scheduledTime, runId }, 'scheduled run launched');
+      if (!(await o.instance.getRun(runId))) {
+        const runConfig = s.runConfig ? substituteScheduled(s.runConfig.value, tick, s.timezone) : ({} as JsonObject);
+        await o.instance.launchRun(job, {
+          runId,
+          runConfig,
+          tags: { ...s.tags, [SCHEDULE_TAGS.schedule]: s.name, [SCHEDULE_TAGS.scheduledTime]: scheduledTime },
+          ...(s.selection ? { selection: s.selection } : {}),
+        });
+      }
+      await store.update({ ...started, status: 'SUCCESS', at: new Date(now()).toISOString() });
+      o.logger.info({ schedule: started.schedule, tick: scheduledTime, runId }, 'scheduled run launched');
     } catch (e) {
       const error = e instanceof Error ? e.message : String(e);
-      await store.update({ ...started, status: 'FAILURE', error, at: new Date(now()).toISOString() });
-      o.logger.error({ schedule: id, tick: scheduledTime, err: error }, 'could not launch a scheduled run');
+      await store.update({ ...started, status: 'FAILURE', runIds: [], error, at: new Date(now()).toISOString() });
+      o.logger.error({ schedule: started.schedule, tick: scheduledTime, err: error }, 'could not launch a scheduled run');
+    }
+  };
+
+  const launch = async (job: JobDefinition, s: ScheduleDefinition, id: string, tick: Date, evaluatedAt: Date): Promise<void> => {
+    // The run id is chosen with the claim, so a serve that finishes a crashed claim makes the same run.
+    const started = record(id, tick, evaluatedAt, { status: 'STARTED', runIds: [tickRunId(id, tick)] });
+    if (!(await store.claim(started))) return; // another serve has this tick
+    await launchClaimed(job, s, started);
+  };
+
+  /** Ticks a serve claimed and then stopped on (it died mid-tick): finished here, same run id. */
+  const finishStale = async (job: JobDefinition, s: ScheduleDefinition, id: string): Promise<void> => {
+    for (const t of await store.ticks(id, 20)) {
+      if (t.status !== 'STARTED' || Date.parse(t.at) > now() - staleMs || t.runIds.length === 0) continue;
+      o.logger.warn({ schedule: id, tick: t.tickTime, by: t.by }, 'finishing a tick whose serve stopped mid-tick');
+      await launchClaimed(job, s, { ...t, by: holder });
     }
   };
 
@@ -73,6 +101,7 @@ export function createScheduler(o: SchedulerOptions): Scheduler {
     if (((await store.statusOf(id)) ?? s.defaultStatus) !== 'running') return;
     if (!(await store.lock(id, holder, lockMs))) return; // another serve is evaluating it
     try {
+      await finishStale(job, s, id);
       const last = await store.cursor(id);
       const at = new Date(now());
       const r = dueTicks(s, last === undefined ? undefined : new Date(last), at);
