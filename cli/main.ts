@@ -6,6 +6,7 @@ import { registerOperate } from './commands/operate.js';
 import { registerPlan } from './commands/plan.js';
 import { registerRun } from './commands/run.js';
 import { registerRuns } from './commands/runs.js';
+import { registerSchedules } from './commands/schedules.js';
 import { registerSchema } from './commands/schema.js';
 import { registerServe } from './commands/serve.js';
 import { registerStatus } from './commands/status.js';
@@ -37,6 +38,7 @@ registerOperate(program);
 registerLimits(program);
 registerServe(program);
 registerUi(program);
+registerSchedules(program);
 registerSchema(program);
 registerWorkers(program);
 

@@ -33,6 +33,7 @@ export type ErrorCode =
   | 'RUN_NOT_RESUMABLE'
   | 'RUN_LEASE_LOST'
   | 'LIMIT_INVALID'
+  | 'SCHEDULE_NOT_FOUND'
   /** The operation needs a Redis instance (limits, resume, a distributed run); this one is local. */
   | 'NEEDS_REDIS'
   | 'USAGE';

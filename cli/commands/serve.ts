@@ -9,16 +9,18 @@ interface ServeFlags {
   jobs: string[];
   interval: number;
   maxRuns: number;
+  scheduleInterval: number;
 }
 
 export function registerServe(program: Command): void {
   program
     .command('serve')
-    .description('long-running: adopt orphaned runs (their coordinator died) of the jobs given with --jobs, and finish them')
+    .description('long-running: adopt orphaned runs (their coordinator died) of the jobs given with --jobs, and finish them; run their schedules')
     .option(...REDIS_OPTION)
     .option('--jobs <path>', 'job file or directory of job files whose runs this process may adopt (repeatable; default $BATON_JOBS)', collect, [])
     .option('--interval <seconds>', 'how often runs are looked at', positive('--interval', false), SERVE_DEFAULTS.intervalMs / 1000)
     .option('--max-runs <n>', 'runs driven at once', positive('--max-runs', true), SERVE_DEFAULTS.maxRuns)
+    .option('--schedule-interval <seconds>', 'how often the schedules of --jobs are evaluated', positive('--schedule-interval', false), SERVE_DEFAULTS.scheduleIntervalMs / 1000)
     .action(async (flags: ServeFlags) => {
       const jobPaths = jobPathsOf(flags.jobs);
       if (jobPaths.length === 0) throw new BatonError('USAGE', 'give the jobs whose runs may be adopted with --jobs PATH (or $BATON_JOBS)');
@@ -32,7 +34,7 @@ export function registerServe(program: Command): void {
       const jobs = await loadJobRegistry(jobPaths);
       await assertRedisReachable(redisUrl);
       const logger = createProcessLogger('baton-serve');
-      const server = serveOrphans({ redisUrl, jobs, logger, intervalMs: flags.interval * 1000, maxRuns: flags.maxRuns });
+      const server = serveOrphans({ redisUrl, jobs, logger, intervalMs: flags.interval * 1000, maxRuns: flags.maxRuns, scheduleIntervalMs: flags.scheduleInterval * 1000 });
       // Stopping leaves adopted runs as a crash would: their leases lapse and another serve (or
       // `resume`) adopts them. Waiting for them instead could take as long as the runs do.
       for (const signal of ['SIGTERM', 'SIGINT'] as const) {

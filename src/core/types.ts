@@ -71,6 +71,30 @@ export interface JobDefinition {
   hash: string;
   /** The job's own run config (`run_config:` or `run_config_file:`), merged under every run's. */
   runConfig?: JobRunConfig;
+  /** Its `schedules:`, in declaration order (not covered by `hash`). */
+  schedules?: ReadonlyMap<string, ScheduleDefinition>;
+}
+
+/** After downtime: run the latest missed tick, every missed tick (up to max_catchup), or none. */
+export type CatchupPolicy = 'latest' | 'all' | 'none';
+
+/** A schedule declared in a job file: a cron line that launches runs of the job. */
+export interface ScheduleDefinition {
+  name: string;
+  /** 5 fields, or 6 with seconds first. */
+  cron: string;
+  /** IANA time zone the cron line is read in. Default UTC. */
+  timezone: string;
+  /** Run config of its runs (merged over the job's); strings may hold {{ scheduled_time }} / {{ scheduled_date }}. */
+  runConfig?: JobRunConfig;
+  tags: Tags;
+  /** Op selection; absent: every op. */
+  selection?: string[];
+  /** Its status until an operator starts or stops it in the instance. */
+  defaultStatus: 'running' | 'stopped';
+  catchup: CatchupPolicy;
+  /** For `catchup: all`: at most this many missed ticks. */
+  maxCatchup: number;
 }
 
 /** Run config set on the job itself: the lowest layer, under `-c` files and `launchRun`'s. */

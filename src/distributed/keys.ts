@@ -22,6 +22,14 @@
  *   <prefix>:{runs}:meta            hash    runId -> JSON {job, tags, status, createdMs}
  *   <prefix>:{runs}:changes         stream  run status changes {runId, job, status, at} (capped)
  *
+ * Schedules share the hash tag `{schedules}` (`<id>` is `<job>/<schedule>`):
+ *
+ *   <prefix>:{schedules}:status          hash    id -> running | stopped (absent: the file's status)
+ *   <prefix>:{schedules}:cursor          hash    id -> epoch ms up to which ticks were evaluated
+ *   <prefix>:{schedules}:lock:<id>       string  the serve evaluating it now (PX TTL)
+ *   <prefix>:{schedules}:tick:<id>:<ms>  string  the tick's record (JSON); SET NX claims the tick
+ *   <prefix>:{schedules}:ticks:<id>      zset    tick times (ms) with a record, for history
+ *
  * The default prefix is `baton` (options.ts).
  */
 import { DISTRIBUTED_DEFAULTS } from './options.js';
@@ -105,4 +113,24 @@ export function workersIndexKey(prefix: string = DEFAULT_PREFIX): string {
 
 export function workerKey(id: string, prefix: string = DEFAULT_PREFIX): string {
   return `${prefix}:{workers}:w:${id}`;
+}
+
+export interface ScheduleKeys {
+  status: string;
+  cursor: string;
+  lock(id: string): string;
+  tick(id: string, tickMs: number): string;
+  ticks(id: string): string;
+}
+
+/** The keys of schedules (one hash tag, `{schedules}`). */
+export function scheduleKeys(prefix: string = DEFAULT_PREFIX): ScheduleKeys {
+  const base = `${prefix}:{schedules}`;
+  return {
+    status: `${base}:status`,
+    cursor: `${base}:cursor`,
+    lock: (id) => `${base}:lock:${id}`,
+    tick: (id, tickMs) => `${base}:tick:${id}:${tickMs}`,
+    ticks: (id) => `${base}:ticks:${id}`,
+  };
 }

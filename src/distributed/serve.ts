@@ -4,7 +4,11 @@
  * drove it died, or stopped driving it. Serve finishes such runs with `resume` (or finishes their
  * cancel), for the jobs of its own code location only, like a worker. Several serve processes
  * may run: the run lease lets exactly one of them adopt each run.
+ *
+ * Serve also runs the schedules of its jobs (scheduler.ts): one run per (schedule, tick time)
+ * across every serve process.
  */
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { JobDefinition, RunStatus } from '../core/types.js';
 import { BatonError } from '../errors.js';
@@ -12,6 +16,8 @@ import { cancelRun } from './cancel.js';
 import { createRedis } from './connection.js';
 import { findOrphans } from './orphans.js';
 import { resumeRun } from './operate.js';
+import { openInstance } from '../instance/open-instance.js';
+import { createScheduler } from './scheduler.js';
 import { SERVE_DEFAULTS } from './tuning.js';
 
 export interface ServeOptions {
@@ -25,6 +31,8 @@ export interface ServeOptions {
   scanLimit?: number;
   /** Runs driven at once; further orphans wait for a later look. Default 16. */
   maxRuns?: number;
+  /** How often the schedules of `jobs` are evaluated. Default 1 s. */
+  scheduleIntervalMs?: number;
   /** Stops looking for orphans. Runs already adopted go on (see stop()). */
   signal?: AbortSignal;
 }
@@ -119,13 +127,17 @@ export function serveOrphans(o: ServeOptions): Server {
     }
   };
 
+  const orphanLoop = (async () => {
+    while (!o.signal?.aborted) {
+      await look();
+      await sleep(intervalMs, o.signal);
+    }
+    while (driving.size > 0) await Promise.all([...driving.values()]);
+  })();
+
   const done = (async () => {
     try {
-      while (!o.signal?.aborted) {
-        await look();
-        await sleep(intervalMs, o.signal);
-      }
-      while (driving.size > 0) await Promise.all([...driving.values()]);
+      await Promise.all([orphanLoop, scheduleLoop(o, redis)]);
     } finally {
       await redis.quit().catch(() => {});
     }
@@ -137,6 +149,22 @@ export function serveOrphans(o: ServeOptions): Server {
     },
     done,
   };
+}
+
+/** Evaluates the schedules of the serve's jobs every interval (nothing to do without schedules). */
+async function scheduleLoop(o: ServeOptions, redis: Redis): Promise<void> {
+  if (![...o.jobs.values()].some((j) => (j.schedules?.size ?? 0) > 0)) return;
+  const intervalMs = o.scheduleIntervalMs ?? SERVE_DEFAULTS.scheduleIntervalMs;
+  const instance = await openInstance({ redis: o.redisUrl });
+  try {
+    const scheduler = createScheduler({ redis, instance, jobs: o.jobs, logger: o.logger });
+    while (!o.signal?.aborted) {
+      await scheduler.evaluate();
+      await sleep(intervalMs, o.signal);
+    }
+  } finally {
+    await instance.close();
+  }
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

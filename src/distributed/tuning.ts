@@ -27,4 +27,4 @@ function positive(raw: string | undefined, fallback: number): number {
 }
 
 /** `coordinator serve`: how often it looks for orphaned runs, how many of the newest runs, how many it drives at once. */
-export const SERVE_DEFAULTS = { intervalMs: 5000, scanLimit: 1000, maxRuns: 16 };
+export const SERVE_DEFAULTS = { intervalMs: 5000, scanLimit: 1000, maxRuns: 16, scheduleIntervalMs: 1000 };

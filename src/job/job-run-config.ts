@@ -8,7 +8,7 @@ import type { JobDefinition, JobRunConfig, JsonObject, OpDefinition } from '../c
 import { InputError } from '../errors.js';
 import { canonicalJson } from './canonical-json.js';
 import { SourceIndex, locateProblems } from './locate.js';
-import { capProblems, isPlainMap, type PathProblem } from './problem.js';
+import { capProblems, isPlainMap, type PathProblem, type PathSeg } from './problem.js';
 import { readTextFile, readTextFileSync } from './read-yaml.js';
 import { parseRunConfigText, runConfigProblems } from './run-config.js';
 
@@ -53,12 +53,16 @@ export function inlineRunConfig(doc: Record<string, unknown>, file: string, sour
 /** The `run_config_file:` of a job file (`file` as the user named it), to be read next. */
 export function runConfigFileRef(doc: Record<string, unknown>, file: string, baseDir: string, text: string): RunConfigFileRef | undefined {
   const ref = doc.run_config_file;
-  if (typeof ref !== 'string') return undefined;
+  return typeof ref === 'string' ? runConfigFileRefAt(ref, ['run_config_file'], file, baseDir, text) : undefined;
+}
+
+/** A run-config file reference `ref` written at `at` in the job file. */
+export function runConfigFileRefAt(ref: string, at: PathSeg[], file: string, baseDir: string, text: string): RunConfigFileRef {
   return {
     file: isAbsolute(ref) ? ref : join(dirname(file), ref),
     sourcePath: resolve(baseDir, ref),
     namedAt: () => {
-      const pos = new SourceIndex(text).position(['run_config_file']);
+      const pos = new SourceIndex(text).position(at);
       return pos ? `${file}:${pos.line}:${pos.column}` : file;
     },
   };

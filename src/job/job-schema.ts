@@ -135,6 +135,8 @@ export const jobSchema = z.strictObject(
       .string({ error: 'expected the path of a run-config file, relative to this job file' })
       .min(1, { error: 'expected the path of a run-config file, relative to this job file' })
       .optional(),
+    // Checked on their own (schedules.ts).
+    schedules: z.unknown().optional(),
   },
   { error: 'expected a map with "name" and "ops" at the top level' },
 );

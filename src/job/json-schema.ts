@@ -9,6 +9,7 @@ import * as z from 'zod';
 import type { JobDefinition } from '../core/types.js';
 import { NAME_RE, jobSchema, opSchema } from './job-schema.js';
 import { runConfigSchema } from './run-config-schema.js';
+import { scheduleSchema } from './schedules.js';
 import { isChoice } from './zod-problems.js';
 
 type JsonSchema = Record<string, unknown>;
@@ -18,6 +19,7 @@ const jobDocument = jobSchema.extend({
   name: z.string().regex(NAME_RE),
   ops: z.record(z.string().regex(NAME_RE), opSchema),
   run_config: runConfigSchema.optional(),
+  schedules: z.record(z.string().regex(NAME_RE), scheduleSchema.extend({ run_config: runConfigSchema.optional() })).optional(),
 });
 
 export function jobJsonSchema(): JsonSchema {

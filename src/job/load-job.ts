@@ -18,14 +18,16 @@ import { jobSchema } from './job-schema.js';
 import { locateProblems } from './locate.js';
 import { capProblems, isPlainMap, type PathProblem, type PathSeg } from './problem.js';
 import { parseYaml, readTextFile } from './read-yaml.js';
+import { buildSchedules, readScheduleFiles, scheduleProblems, type ParsedSchedules } from './schedules.js';
 import { errorMap, issuesToProblems } from './zod-problems.js';
 
 /** Reads, validates and normalises a job file (and its `run_config_file`). Throws `InputError` listing every problem. */
 export async function loadJob(path: string): Promise<JobDefinition> {
   const text = await readTextFile(path);
   const sourcePath = resolve(path);
-  const { job, runConfigFile } = parseJobText(text, path, dirname(sourcePath), sourcePath);
+  const { job, runConfigFile, schedules } = parseJobText(text, path, dirname(sourcePath), sourcePath);
   if (runConfigFile) job.runConfig = await readRunConfigFile(runConfigFile, job);
+  readScheduleFiles(schedules, job);
   return job;
 }
 
@@ -35,8 +37,9 @@ export async function loadJob(path: string): Promise<JobDefinition> {
  */
 export function parseJob(text: string, file: string, baseDir: string): JobDefinition {
   const dir = resolve(baseDir);
-  const { job, runConfigFile } = parseJobText(text, file, dir, isAbsolute(file) ? file : resolve(dir, basename(file)));
+  const { job, runConfigFile, schedules } = parseJobText(text, file, dir, isAbsolute(file) ? file : resolve(dir, basename(file)));
   if (runConfigFile) job.runConfig = readRunConfigFileSync(runConfigFile, job);
+  readScheduleFiles(schedules, job);
   return job;
 }
 
@@ -68,6 +71,8 @@ interface ParsedJob {
   job: JobDefinition;
   /** Its `run_config_file:`, for the caller to read. */
   runConfigFile?: RunConfigFileRef;
+  /** Its schedules, whose `run_config_file:`s the caller reads. */
+  schedules: ParsedSchedules;
 }
 
 function parseJobText(text: string, file: string, baseDir: string, sourcePath: string): ParsedJob {
@@ -89,6 +94,7 @@ function parseJobText(text: string, file: string, baseDir: string, sourcePath: s
     ...(top.success ? [] : issuesToProblems(top.error.issues, doc, jobSchema)),
     ...(built?.problems ?? []),
     ...(isPlainMap(doc) ? ownRunConfigProblems(doc, goodOps, text) : []),
+    ...(isPlainMap(doc) ? scheduleProblems(doc, goodOps) : []),
   ];
   const cycles = built ? cycleProblems(built.ops) : [];
   if (!top.success || !built || problems.length > 0) throw fail([...problems, ...cycles]);
@@ -113,5 +119,8 @@ function parseJobText(text: string, file: string, baseDir: string, sourcePath: s
   const runConfig = inlineRunConfig(doc as Record<string, unknown>, file, sourcePath);
   if (runConfig) job.runConfig = runConfig;
   const runConfigFile = runConfigFileRef(doc as Record<string, unknown>, file, baseDir, text);
-  return { job, ...(runConfigFile ? { runConfigFile } : {}) };
+  // Schedules are not hashed: editing a cron line does not strand the workers.
+  const schedules = buildSchedules(doc as Record<string, unknown>, file, sourcePath, baseDir, text);
+  if (schedules.schedules.size > 0) job.schedules = schedules.schedules;
+  return { job, schedules, ...(runConfigFile ? { runConfigFile } : {}) };
 }
