@@ -8,6 +8,11 @@ import { errorMap, issuesToProblems } from './zod-problems.js';
 export interface BuiltOps {
   ops: Map<string, OpDefinition>;
   problems: PathProblem[];
+  /**
+   * Every `ins`/`deps` reference names an op declared before it: the declaration order is a
+   * topological order, so there is no cycle to look for (the usual case, checked for free).
+   */
+  declaredInOrder: boolean;
 }
 
 type Edges = Pick<RawOp, 'ins' | 'deps'>;
@@ -20,6 +25,8 @@ export function buildOps(rawOps: Record<string, unknown>, baseDir: string): Buil
   const edges: Edges[] = [];
   const impls = new Map<string, OpImpl>(); // 100,000 ops often share a few fn references
   const names = Object.keys(rawOps);
+  const position = new Map<string, number>();
+  for (let i = 0; i < names.length; i++) position.set(names[i] as string, i);
   if (names.length === 0) problems.push({ path: ['ops'], message: 'expected at least one op, got an empty map' });
   for (const name of names) {
     if (!NAME_RE.test(name)) problems.push(badName(['ops', name], 'op', name));
@@ -44,8 +51,13 @@ export function buildOps(rawOps: Record<string, unknown>, baseDir: string): Buil
       }
     }
   }
-  for (let i = 0; i < edges.length; i++) checkRefs(edgeOps[i] as string, edges[i] as Edges, rawOps, problems);
-  return { ops, problems };
+  const refs: Refs = { position, rawOps, problems, declaredInOrder: true, at: 0 };
+  for (let i = 0; i < edges.length; i++) {
+    const name = edgeOps[i] as string;
+    refs.at = position.get(name) as number;
+    checkRefs(name, edges[i] as Edges, refs);
+  }
+  return { ops, problems, declaredInOrder: refs.declaredInOrder };
 }
 
 function badName(path: PathSeg[], what: string, name: string): PathProblem {
@@ -104,49 +116,52 @@ function insRecord(ins: RawOp['ins']): Record<string, string> {
   return out;
 }
 
-/** Every `ins`/`deps` entry names another op of the job; no name twice in one list. */
-function checkRefs(name: string, op: Edges, rawOps: Record<string, unknown>, problems: PathProblem[]): void {
-  if (Array.isArray(op.ins)) checkList(name, 'ins', op.ins, rawOps, problems);
-  else if (op.ins) {
-    for (const input of Object.keys(op.ins)) {
-      if (!NAME_RE.test(input)) problems.push(badName(['ops', name, 'ins', input], 'input', input));
-      checkRef(name, op.ins[input] as string, 'ins', input, rawOps, problems);
-    }
-  }
-  if (op.deps) checkList(name, 'deps', op.deps, rawOps, problems);
+/** What checking an op's references needs and finds. */
+interface Refs {
+  /** Each op's position in declaration order. */
+  position: ReadonlyMap<string, number>;
+  rawOps: Record<string, unknown>;
+  problems: PathProblem[];
+  /** Cleared when a reference names an op declared at or after `at`. */
+  declaredInOrder: boolean;
+  /** Position of the op being checked. */
+  at: number;
 }
 
-function checkList(
-  name: string,
-  field: 'ins' | 'deps',
-  ups: readonly string[],
-  rawOps: Record<string, unknown>,
-  problems: PathProblem[],
-): void {
+/** Every `ins`/`deps` entry names another op of the job; no name twice in one list. */
+function checkRefs(name: string, op: Edges, refs: Refs): void {
+  if (Array.isArray(op.ins)) checkList(name, 'ins', op.ins, refs);
+  else if (op.ins) {
+    for (const input of Object.keys(op.ins)) {
+      if (!NAME_RE.test(input)) refs.problems.push(badName(['ops', name, 'ins', input], 'input', input));
+      checkRef(name, op.ins[input] as string, 'ins', input, refs);
+    }
+  }
+  if (op.deps) checkList(name, 'deps', op.deps, refs);
+}
+
+function checkList(name: string, field: 'ins' | 'deps', ups: readonly string[], refs: Refs): void {
   for (let i = 0; i < ups.length; i++) {
     const up = ups[i] as string;
     // Lists are short: a linear look-back beats allocating a Set for each of 100,000 ops.
     if (ups.indexOf(up) < i) {
-      problems.push({ path: ['ops', name, field, i], message: `duplicate ${field === 'ins' ? 'input' : 'dep'} "${up}"` });
+      refs.problems.push({ path: ['ops', name, field, i], message: `duplicate ${field === 'ins' ? 'input' : 'dep'} "${up}"` });
     }
-    checkRef(name, up, field, i, rawOps, problems);
+    checkRef(name, up, field, i, refs);
   }
 }
 
 /** `field` and `key` locate the reference; its path is only built for a problem. */
-function checkRef(
-  name: string,
-  up: string,
-  field: 'ins' | 'deps',
-  key: PathSeg,
-  rawOps: Record<string, unknown>,
-  problems: PathProblem[],
-): void {
+function checkRef(name: string, up: string, field: 'ins' | 'deps', key: PathSeg, refs: Refs): void {
+  const { problems } = refs;
+  const at = refs.position.get(up);
+  if (at !== undefined && at < refs.at) return;
+  refs.declaredInOrder = false;
   if (up === name) {
     problems.push({ path: ['ops', name, field, key], message: `op "${name}" cannot depend on itself` });
-  } else if (!Object.hasOwn(rawOps, up)) {
+  } else if (at === undefined) {
     // Hints cost a scan of every op name: only for the problems that will be shown.
-    const hint = problems.length < MAX_PROBLEMS ? opHint(up, rawOps) : {};
+    const hint = problems.length < MAX_PROBLEMS ? opHint(up, refs.rawOps) : {};
     problems.push({ path: ['ops', name, field, key], message: `unknown op ${JSON.stringify(up)}`, ...hint });
   }
 }

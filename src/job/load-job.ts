@@ -90,7 +90,7 @@ function parseJobText(text: string, file: string, baseDir: string, sourcePath: s
     ...(built?.problems ?? []),
     ...(isPlainMap(doc) ? ownRunConfigProblems(doc, goodOps, text) : []),
   ];
-  const cycles = built ? cycleProblems(built.ops) : [];
+  const cycles = built && !built.declaredInOrder ? cycleProblems(built.ops) : [];
   if (!top.success || !built || problems.length > 0) throw fail([...problems, ...cycles]);
   if (cycles.length > 0) throw new InputError('DEPENDENCY_CYCLE', locateProblems(cycles, file, text));
 
