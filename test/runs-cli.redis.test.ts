@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { allRunKeys, runKeys } from '../src/distributed/keys.js';
-import { isAlive, ROOT, runCli, type CliResult } from './helpers/cli.js';
+import { isAlive, parseErrorSummary, ROOT, runCli, type CliResult } from './helpers/cli.js';
 import { distributedConfig, uniqueQueue, waitFor } from './helpers/distributed.js';
 import { startTestRedis, type TestRedis } from './helpers/redis.js';
 import { startWorkers, stopAllWorkers } from './helpers/workers.js';
@@ -111,7 +111,7 @@ describe('run --detach', () => {
     const queue = uniqueQueue();
     const r = await runCli(['run', DIAMOND, '-s', 'nope', '-c', distributedConfig(redis.url, queue), '--detach', '--json'], { env: env() });
     expect(r.code, why(r)).toBe(2);
-    expect(r.stdout).toBe('');
+    expect(Object.keys(parseErrorSummary(r))).toEqual(['error']); // --json: one error object, no run
     expect(await batonKeys()).toEqual(before);
     expect(await probe.keys(`*${queue}*`)).toEqual([]);
   });
@@ -192,7 +192,7 @@ describe('runs, retention, prune and run ids', () => {
     const eventsBefore = await probe.xlen(runKeys(ids.first).events);
     const r = await runCli(['run', DIAMOND, '-c', cfg, '--json', '--run-id', ids.first], { env: env() });
     expect(r.code, why(r)).toBe(2);
-    expect(r.stdout).toBe('');
+    expect(Object.keys(parseErrorSummary(r))).toEqual(['error']); // --json: one error object, no run
     expect(r.stderr).toContain('RUN_BUSY');
     expect(await probe.hget(runKeys(ids.first).record, 'status')).toBe('SUCCESS');
     expect(await probe.xlen(runKeys(ids.first).events)).toBe(eventsBefore);
@@ -215,7 +215,7 @@ describe('runs, retention, prune and run ids', () => {
     const out = r.stdout ? (JSON.parse(r.stdout) as { pid?: number }) : {};
     if (typeof out.pid === 'number') detachedPids.push(out.pid);
     expect(r.code, why(r)).toBe(2);
-    expect(r.stdout).toBe('');
+    expect(Object.keys(parseErrorSummary(r))).toEqual(['error']); // --json: one error object, no run
     expect(await probe.hget(runKeys(ids.second).record, 'status')).toBe('SUCCESS');
   });
 
