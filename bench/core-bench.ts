@@ -137,7 +137,7 @@ export async function benchMultiprocess(tmp: string): Promise<Section> {
 export const BIG = 100_000;
 
 /** op_i depends on op_{i-1} (chain), by `ins` list, `ins` map (two upstreams) or `deps`; tags and config on some. */
-function bigOp(i: number): string {
+export function bigOp(i: number): string {
   const parts = ['fn: ./ops.mjs#noop'];
   if (i > 0) {
     if (i % 4 === 1) parts.push(`deps: [op_${i - 1}]`);

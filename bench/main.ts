@@ -17,6 +17,7 @@ import { executeJob } from '../src/run/execute-job.js';
 import type { RunResult } from '../src/run/execute-run.js';
 import { benchBareChain, benchBareFanOut, benchBareFanOutCrossProcess } from './bullmq-baseline.js';
 import { benchBigJob, benchMultiprocess, chainOp, failureOf, jobYaml, median, packageRoot, writeJob } from './core-bench.js';
+import { benchValidate } from './validate-bench.js';
 import { printSection, printSummary, type Figure, type Section } from './report.js';
 import { benchGetRuns } from './runs-bench.js';
 import { startRedisServer, type BenchRedis } from './redis-server.js';
@@ -367,6 +368,7 @@ async function main(): Promise<void> {
   try {
     await attempt('1. Multiprocess per-step overhead', () => benchMultiprocess(tmp));
     await attempt('2-3. 100,000-op job: load, select + plan', () => benchBigJob(tmp));
+    await attempt('2b. coordinator validate of a 100,000-op job', () => benchValidate(tmp));
 
     const missing = distributedMissing(root);
     let noRedis: string | undefined;

@@ -14,6 +14,7 @@ import { registerUi } from './commands/ui.js';
 import { registerValidate } from './commands/validate.js';
 import { registerWorkers } from './commands/workers.js';
 import { errorJson, reportError } from '../common/exit-codes.js';
+import { RunLeaseLostError } from '../src/errors.js';
 import { batonVersion } from '../src/version.js';
 
 // `coordinator logs ... | head`: a closed pipe ends the command quietly.
@@ -48,6 +49,8 @@ try {
   // `run --json` prints exactly one object on stdout on every exit path, an error's too.
   const code = reportError(e);
   const args = process.argv.slice(2);
-  if (code !== 0 && args[0] === 'run' && args.includes('--json')) process.stdout.write(`${JSON.stringify(errorJson(e))}\n`);
+  // (A run that lost its lease has printed its own object already: what it last knew of the run.)
+  const printed = e instanceof RunLeaseLostError;
+  if (code !== 0 && !printed && args[0] === 'run' && args.includes('--json')) process.stdout.write(`${JSON.stringify(errorJson(e))}\n`);
   process.exitCode = code;
 }

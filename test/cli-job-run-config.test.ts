@@ -62,8 +62,9 @@ describe.concurrent('coordinator run with the job\'s own run config', () => {
 describe.concurrent('the example job carries its multiprocess settings', () => {
   const example = 'examples/nightly_etl/job.yaml';
 
-  it('the README\'s first command needs no -c: multiprocess from the job file', async () => {
-    const r = await runCli(['run', example, '--json']);
+  // Nine steps, a process each, and a retry: a generous ceiling for a loaded machine.
+  it('the README\'s first command needs no -c: multiprocess from the job file', { timeout: 150_000 }, async () => {
+    const r = await runCli(['run', example, '--json'], { timeoutMs: 140_000 });
     expect(r.code, why(r)).toBe(0);
     const summary = parseSummary(r);
     expect(Object.values(summary.steps)).toEqual(Array(9).fill('SUCCESS'));

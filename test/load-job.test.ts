@@ -189,6 +189,14 @@ describe('parseJob: problems', () => {
     });
   });
 
+  it('ops declared after the ops that need them load; a cycle among ops declared in order is still found', () => {
+    const later = parse(job('  report: { fn: ./x.mjs, ins: [extract], deps: [clean] }\n  clean: { fn: ./x.mjs }\n  extract: { fn: ./x.mjs }\n'))();
+    expect([...later.ops.keys()]).toEqual(['report', 'clean', 'extract']);
+    // b naming c is the only reference to a later op, and it closes the cycle b -> c -> b.
+    const text = job('  a: { fn: ./x.mjs }\n  b: { fn: ./x.mjs, ins: [a, c] }\n  c: { fn: ./x.mjs, deps: [b] }\n');
+    expect(() => parse(text)()).toThrow('dependency cycle: b -> c -> b');
+  });
+
   it('a long cycle keeps its ends only', async () => {
     const ops = Array.from({ length: 30 }, (_, i) => `  o${i}: { fn: ./x.mjs, deps: [o${(i + 29) % 30}] }\n`).join('');
     expect((await failure(parse(job(ops)))).problems[0]?.message).toBe(

@@ -11,7 +11,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, runCli, type CliResult } from './helpers/cli.js';
+import { parseErrorSummary, ROOT, runCli, type CliResult } from './helpers/cli.js';
 import { distributedConfig, tempDir, uniqueQueue } from './helpers/distributed.js';
 import { startWorker, stopAllWorkers, WORKER_BIN } from './helpers/workers.js';
 import { CEILING_MS } from './helpers/ceilings.js';
@@ -199,7 +199,7 @@ describe('a Redis password never leaks', () => {
           (async () => {
             const r = await runCli(['run', DIAMOND, '-c', distributedConfig(url, queue), '--json']);
             expect(r.code, r.stderr).toBe(2);
-            expect(r.stdout).toBe('');
+            expect(parseErrorSummary(r).error.code).toBe('REDIS_UNAVAILABLE'); // --json: one error object, no run
             expect(r.stderr).toContain(`cannot reach Redis at ${shown}`);
             Object.assign(texts, outputs(`run with ${shown}`, r));
           })(),

@@ -24,7 +24,7 @@ export function registerRun(program: Command): void {
     .argument('<job>', 'job file (job.yaml)')
     .option('-s, --select <query>', 'op selection, Dagster syntax (repeatable; unioned)', collect, [])
     .option('--op-selection <query>', 'alias of --select', collect, [])
-    .option('-c, --config <file>', 'run config YAML (repeatable; deep-merged in order)', collect, [])
+    .option('-c, --config <file>', 'run config YAML (repeatable; deep-merged in order over the job\'s own run_config)', collect, [])
     .option('--tag <key=value>', 'run tag (repeatable)', collect, [])
     .option('--json', 'print one JSON summary object on stdout; logs go to stderr')
     .option('--storage <dir>', 'local executors: record the run under this directory (default $BATON_HOME), for runs, status, logs and cancel')

@@ -50,7 +50,7 @@ export interface AttemptRef {
   attempt: number;
   /** The fencing token: the BullMQ lock token of this delivery. */
   token: string;
-  /** A re-delivery (its worker died or stalled): it takes the attempt over from an earlier delivery. */
+  /** A re-delivery (its worker died or stalled): it may find the attempt ended, so it writes its start before it runs. */
   takeover: boolean;
 }
 
@@ -104,8 +104,8 @@ export interface RunStore {
   /** A step transition: its new state and its event in one call. Returns the stream id. Fenced like appendEvent. */
   recordStepEvent(event: RunEvent, state: StepState): Promise<string>;
   /**
-   * A worker's STEP_START with the step IN_PROGRESS under the attempt's token; null (nothing
-   * written) if the run or the attempt already ended, or another delivery started it first.
+   * A worker's STEP_START with the step IN_PROGRESS under the delivery's token, which takes the
+   * attempt over from any earlier delivery; null (nothing written) if the run or the attempt already ended.
    */
   startAttempt(ref: AttemptRef, event: RunEvent, state: StepState): Promise<string | null>;
   /** An event of a running attempt (a log line); null (nothing written) if it no longer owns its step. */
@@ -254,7 +254,7 @@ export function createRunStore(
 
     async startAttempt(ref, event, state) {
       const k = runKeys(ref.runId, prefix);
-      const args = [ref.stepKey, JSON.stringify({ ...state, token: ref.token }), JSON.stringify(event), ref.attempt, ref.token, ref.takeover ? '1' : '0'];
+      const args = [ref.stepKey, JSON.stringify({ ...state, token: ref.token }), JSON.stringify(event), ref.attempt];
       return streamId(await script(START_ATTEMPT, [k.record, k.steps, k.events], args));
     },
 
@@ -275,7 +275,6 @@ export function createRunStore(
         end.output === undefined ? '0' : '1',
         end.start ? JSON.stringify(end.start.event) : '',
         end.start ? JSON.stringify({ ...end.start.state, token: ref.token }) : '',
-        ref.takeover ? '1' : '0',
       ];
       return streamId(await script(FINISH_ATTEMPT, [k.record, k.steps, k.events, k.outputs], args));
     },

@@ -3,7 +3,7 @@ import { access, stat } from 'node:fs/promises';
 import { delimiter, isAbsolute, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
-import type { JobDefinition, Json, JsonObject, Tags } from '../core/types.js';
+import type { JobDefinition, Json, JsonObject, OpDefinition, OpImpl, Tags } from '../core/types.js';
 import { BatonError, InputError, type ErrorCode, type Problem } from '../errors.js';
 
 export interface OpContext {
@@ -116,37 +116,49 @@ export async function importOpFunction(impl: { module: string; exportName: strin
 
 /**
  * Plan-time check, before anything runs: every fn op's module imports and exports a function,
- * and every command op's executable exists. Throws one InputError listing every bad op.
+ * and every command op's executable exists. Throws one InputError listing every bad op. Each
+ * distinct module#export and program is checked once: 100,000 ops often share a few.
  */
 export async function verifyOps(job: JobDefinition, opNames: Iterable<string>): Promise<void> {
-  const checks: Array<Promise<(Problem & { code: ErrorCode }) | undefined>> = [];
-  for (const name of new Set(opNames)) {
+  // Keyed by the impl object (ops with the same fn share one) or by the program.
+  const checks = new Map<unknown, Promise<LoadProblem | undefined>>();
+  const keyOf = (impl: OpImpl): unknown => (impl.kind === 'fn' ? impl : `command\u0000${impl.argv[0] ?? ''}`);
+  const selected: string[] = [];
+  for (const name of opNames) {
     const op = job.ops.get(name);
     if (!op) continue; // planning reports unknown ops
+    selected.push(name);
     const impl = op.impl;
-    if (impl.kind === 'fn') {
-      checks.push(
-        loadOpFunction(impl, displayPath(job.baseDir, impl.module)).then((r) =>
-          'fn' in r ? undefined : { file: job.sourcePath, path: `ops.${name}.fn`, ...r },
-        ),
-      );
-    } else {
-      checks.push(
-        checkExecutable(impl.argv, job.baseDir).then((message) =>
-          message === undefined
-            ? undefined
-            : { file: job.sourcePath, path: `ops.${name}.command`, message, code: 'OP_MODULE_NOT_FOUND' as const },
-        ),
-      );
-    }
+    const key = keyOf(impl);
+    if (checks.has(key)) continue;
+    checks.set(
+      key,
+      impl.kind === 'fn'
+        ? loadOpFunction(impl, displayPath(job.baseDir, impl.module)).then((r) => ('fn' in r ? undefined : r))
+        : checkExecutable(impl.argv, job.baseDir).then((message) =>
+            message === undefined ? undefined : { message, code: 'OP_MODULE_NOT_FOUND' as const },
+          ),
+    );
   }
-  const problems = (await Promise.all(checks)).filter((p) => p !== undefined);
-  const first = problems[0];
-  if (!first) return;
-  throw new InputError(
-    first.code,
-    problems.map(({ code: _code, ...p }) => p),
+  const results = new Map<unknown, LoadProblem>();
+  await Promise.all(
+    [...checks].map(async ([key, check]) => {
+      const problem = await check;
+      if (problem) results.set(key, problem);
+    }),
   );
+  if (results.size === 0) return;
+  let code: ErrorCode | undefined;
+  const problems: Problem[] = [];
+  for (const name of new Set(selected)) {
+    const impl = (job.ops.get(name) as OpDefinition).impl;
+    const r = results.get(keyOf(impl));
+    if (!r) continue;
+    code ??= r.code;
+    const path = `ops.${name}.${impl.kind === 'fn' ? 'fn' : 'command'}`;
+    problems.push({ file: job.sourcePath, path, message: r.message, ...(r.hint ? { hint: r.hint } : {}) });
+  }
+  throw new InputError(code as ErrorCode, problems);
 }
 
 /** undefined when argv[0] can be executed from `baseDir` (the command's cwd), else why not. */

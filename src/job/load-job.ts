@@ -96,25 +96,42 @@ function parseJobText(text: string, file: string, baseDir: string, sourcePath: s
     ...(isPlainMap(doc) ? ownRunConfigProblems(doc, goodOps, text) : []),
     ...(isPlainMap(doc) ? scheduleProblems(doc, goodOps) : []),
   ];
-  const cycles = built ? cycleProblems(built.ops) : [];
+  const cycles = built && !built.declaredInOrder ? cycleProblems(built.ops) : [];
   if (!top.success || !built || problems.length > 0) throw fail([...problems, ...cycles]);
   if (cycles.length > 0) throw new InputError('DEPENDENCY_CYCLE', locateProblems(cycles, file, text));
 
   // The hash covers what running a step needs, the name and the ops: editing a description, the
-  // job's tags or its run config does not strand the workers. Aliases can make a small file
-  // expand enormously; without them nodes <= characters.
-  const canonical = canonicalJson({ name: top.data.name, ops: rawOps }, 2 * text.length + 1024);
-  if (canonical === undefined) {
-    throw fail([{ path: [], message: 'the job is too large once its YAML aliases (*name) are expanded' }]);
+  // job's tags or its run config does not strand the workers. Aliases (which need an anchor, `&`)
+  // can make a small file expand enormously: such a file is measured now, against a budget
+  // (without them nodes <= characters). Otherwise the hash is made when first read: `validate`,
+  // `plan` and local runs never need it.
+  let definition: unknown = { name: top.data.name, ops: rawOps };
+  let hash: string | undefined;
+  const hashOf = (canonical: string) => createHash('sha256').update(canonical).digest('hex');
+  if (text.includes('&')) {
+    const canonical = canonicalJson(definition, 2 * text.length + 1024);
+    if (canonical === undefined) {
+      throw fail([{ path: [], message: 'the job is too large once its YAML aliases (*name) are expanded' }]);
+    }
+    hash = hashOf(canonical);
   }
-  const job: JobDefinition = {
+  const fields: Omit<JobDefinition, 'hash'> = {
     name: top.data.name,
     tags: { ...top.data.tags },
     ops: built.ops,
     sourcePath,
     baseDir,
-    hash: createHash('sha256').update(canonical).digest('hex'),
   };
+  const job = Object.defineProperty(fields, 'hash', {
+    enumerable: true,
+    get: () => {
+      if (hash === undefined) {
+        hash = hashOf(canonicalJson(definition, Infinity) as string);
+        definition = undefined; // the parsed document is not kept once hashed
+      }
+      return hash;
+    },
+  }) as JobDefinition;
   if (top.data.description !== undefined) job.description = top.data.description;
   const runConfig = inlineRunConfig(doc as Record<string, unknown>, file, sourcePath);
   if (runConfig) job.runConfig = runConfig;

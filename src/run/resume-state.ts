@@ -24,6 +24,8 @@ export function stepsFromEvents(events: readonly RunEvent[]): Record<string, Res
         if (attempt >= s.attempt && s.status !== 'SUCCESS') Object.assign(s, { status: 'IN_PROGRESS', attempt });
         break;
       case 'STEP_ATTEMPT_END':
+        // A lost slot is not an end: the attempt is enqueued again under a fresh one.
+        if (e.error?.code === 'SLOT_LOST') break;
         if (attempt === s.attempt || s.status === 'NOT_STARTED' || attempt > s.attempt) {
           s.attempt = attempt;
           if (s.status === 'NOT_STARTED') s.status = 'IN_PROGRESS';

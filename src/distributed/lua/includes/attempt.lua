@@ -19,10 +19,11 @@ end
 
 local DECIDED = { SUCCESS = true, FAILURE = true, SKIPPED = true, CANCELED = true }
 
--- Whether attempt `attempt` with `token` may start: not if the run or this attempt already ended,
--- nor (a first delivery, takeover ~= '1') if another delivery of the attempt already started.
--- A re-delivery (its worker died or stalled) takes the attempt over.
-local function may_start(record_key, steps_key, step, attempt, token, takeover)
+-- Whether attempt `attempt` may start: not if the run or this attempt already ended. Otherwise
+-- the latest delivery to start takes the attempt over (its earlier worker died, stalled past its
+-- lock, or lost its slot): from then on only its writes are accepted, so whichever delivery
+-- reports, exactly one result is recorded and it is the output downstream steps read.
+local function may_start(record_key, steps_key, step, attempt)
   if run_ended(record_key) then return false end
   local state = step_state(steps_key, step)
   if not state then return true end
@@ -30,7 +31,6 @@ local function may_start(record_key, steps_key, step, attempt, token, takeover)
   if at > attempt then return false end
   if at == attempt then
     if DECIDED[state.status] or state.done then return false end
-    if state.token and state.token ~= token and takeover ~= '1' then return false end
   elseif DECIDED[state.status] then
     -- Decided at an earlier attempt (a retry is UP_FOR_RETRY, never decided): nothing more to run.
     return false
