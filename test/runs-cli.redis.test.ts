@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { allRunKeys, runKeys } from '../src/distributed/keys.js';
-import { isAlive, parseErrorSummary, ROOT, runCli, type CliResult } from './helpers/cli.js';
+import { isAlive, ROOT, runCli, type CliResult } from './helpers/cli.js';
 import { distributedConfig, uniqueQueue, waitFor } from './helpers/distributed.js';
 import { startTestRedis, type TestRedis } from './helpers/redis.js';
 import { startWorkers, stopAllWorkers } from './helpers/workers.js';
