@@ -159,6 +159,16 @@ describe('redis instance', () => {
     await expect(instance.limits.set('bad spec', 1)).rejects.toMatchObject({ code: 'LIMIT_INVALID' });
     expect(await instance.limits.delete('database=redshift')).toBe(true);
     expect(await instance.limits.list()).toEqual([]);
-    expect(await instance.workers.list()).toEqual([]);
+  });
+
+  it('lists the live workers with the jobs they loaded', async () => {
+    const listed = await instance.workers.list();
+    expect(listed.map((w) => w.id).sort()).toEqual(workers.map((w) => w.id).sort());
+    for (const w of listed) {
+      expect(w.queue).toBe(queue);
+      expect(w.jobs.map((j) => j.name)).toContain('diamond');
+      expect(w.running).toBeGreaterThanOrEqual(0);
+      expect(Date.parse(w.lastSeen)).toBeGreaterThan(0);
+    }
   });
 });

@@ -177,7 +177,8 @@ describe('operating distributed runs', () => {
     const c = await runCli(['cancel', `cancel-${queue}`, '--json'], { env: env() });
     expect(c.code, c.stderr).toBe(0);
     expect(JSON.parse(c.stdout)).toMatchObject({ status: 'CANCELED', by: 'coordinator' });
-    expect(Date.now() - started).toBeLessThan(10_000);
+    // Under a second on a quiet machine; the bound is a ceiling for a busy one.
+    expect(Date.now() - started).toBeLessThan(60_000);
     const r = await run;
     const summary = JSON.parse(r.stdout) as { status: string; steps: Record<string, string> };
     expect(summary.status).toBe('CANCELED');
@@ -260,7 +261,8 @@ describe('operating distributed runs', () => {
     await waitFor('t0 to run', () => (lines(path.join(dir, 'ran')).length >= 1 ? true : undefined), 30_000);
     first.kill('SIGKILL');
     const copy = path.join(tempDir(), 'twenty.yaml');
-    writeFileSync(copy, readFileSync(path.join(FIX, 'twenty.yaml'), 'utf8').replace('name: twenty', 'name: twenty\ndescription: edited'));
+    // An op's definition changed (the hash covers name and ops; a description would not count).
+    writeFileSync(copy, readFileSync(path.join(FIX, 'twenty.yaml'), 'utf8').replace('tags: { pool: p }', 'tags: { pool: p, edited: "yes" }'));
     cpSync(path.join(FIX, 'ops.mjs'), path.join(path.dirname(copy), 'ops.mjs'));
     const changed = await runCli(['resume', orphan, '--job', copy], { env: env() });
     expect(changed.code).toBe(2);
