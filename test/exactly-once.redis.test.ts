@@ -53,11 +53,18 @@ interface Grid {
 }
 
 /** Two workers at concurrency 4 on a fresh queue; the grid's run config and environment. */
-async function gridSetup(name: string, extraEnv: Record<string, string> = {}): Promise<Grid> {
+/**
+ * `shortLocks`: a worker's lock lapses 1 s after it stops renewing, so a frozen or killed worker's
+ * steps run again within seconds. Otherwise BullMQ's default 5 s lock: on a busy machine a 1 s lock
+ * can lapse under a live worker too, and its step rightly runs again — which tests that expect
+ * every step to run once must not provoke.
+ */
+async function gridSetup(name: string, extraEnv: Record<string, string> = {}, shortLocks = false): Promise<Grid> {
   const queue = uniqueQueue();
   const dir = tempDir();
   const env = { ...SHORT, GRID_DIR: dir, REDIS_URL: redis.url, ...extraEnv };
-  const workerOptions = { redisUrl: redis.url, jobs: [GRID], queue, concurrency: 4, lockDurationMs: 1000, stalledIntervalMs: 1000, env };
+  const locks = shortLocks ? { lockDurationMs: 1000, stalledIntervalMs: 1000 } : { lockDurationMs: 5000, stalledIntervalMs: 1000 };
+  const workerOptions = { redisUrl: redis.url, jobs: [GRID], queue, concurrency: 4, ...locks, env };
   const workers = [await startWorker(workerOptions), await startWorker(workerOptions)];
   return { runId: `${name}-${queue}`, dir, queue, config: distributedConfig(redis.url, queue), env, workers };
 }
@@ -202,7 +209,7 @@ describe('exactly-once step results under faults (shared limit db=pg 2)', () => 
   });
 
   it("a frozen worker's late completion is rejected: the stored output is the one downstream consumed", async () => {
-    const g = await gridSetup('frozen', { GRID_SLOW: 'g1_1:7000' });
+    const g = await gridSetup('frozen', { GRID_SLOW: 'g1_1:7000' }, true);
     const run = startRun(g);
     // Freeze whichever worker runs the slow step, past its lock and its slot lease.
     const start = await waitFor('the slow step to start', async () => (await eventsOf(g.runId)).find((e) => e.type === 'STEP_START' && e.stepKey === 'g1_1'), 120_000);
@@ -230,7 +237,7 @@ describe('exactly-once step results under faults (shared limit db=pg 2)', () => 
   });
 
   it('a worker SIGKILLed during a resume: its steps run again elsewhere and the run ends SUCCESS', async () => {
-    const g = await gridSetup('killresume');
+    const g = await gridSetup('killresume', {}, true);
     const third = await startWorker({ redisUrl: redis.url, jobs: [GRID], queue: g.queue, concurrency: 4, lockDurationMs: 1000, stalledIntervalMs: 1000, env: g.env });
     const first = startRun(g);
     await untilSucceeded(g.runId, 5);

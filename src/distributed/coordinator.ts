@@ -105,6 +105,7 @@ export async function executeDistributed(
     stillDriving: () => lease.check(),
   });
   const lastKnown = knownState(plan, resume?.steps);
+  let finalEvent: RunEvent | undefined;
   // Lost the lease (this process stalled, or was cut off from Redis, past the lease): another
   // coordinator may drive the run now. Stop without writing anything to it, and say so.
   let lostLease = false;
@@ -154,7 +155,10 @@ export async function executeDistributed(
       onEvent: (e) => {
         if (!lease.check()) return; // fires the lost-lease handling above: nothing more is written
         lastKnown.saw(e);
-        recorder.record(e);
+        // The run's last event is written once its final status is: whoever follows the stream
+        // to its end finds the record (and the runs indexes) final too.
+        if (FINAL_RUN_EVENTS.has(e.type)) finalEvent = e;
+        else recorder.record(e);
         if (e.type === 'RUN_CANCELING') recorder.track(() => runStore.setRunStatus(runId, 'CANCELING'));
         options.onEvent?.(e);
       },
@@ -170,6 +174,7 @@ export async function executeDistributed(
       const final = (await runStore.getRun(runId))?.record.status ?? result.status;
       throw new BatonError('RUN_NOT_RESUMABLE', `run "${runId}" was already ended ${final} by another process; this coordinator left it so`);
     }
+    if (finalEvent) await runStore.appendEvent(finalEvent);
     const succeeded = plan.steps.filter((s) => result.steps[s.key] === 'SUCCESS').map((s) => s.key);
     const outputs = succeeded.length > 0 ? await createOutputStore(redis, ex.outputStorage, prefix).getMany(runId, succeeded) : {};
     return { ...result, outputs };
@@ -211,6 +216,7 @@ async function replayRun(store: RunStore, runId: string): Promise<{ afterId: str
 }
 
 const FINISHED_RUN: ReadonlySet<string> = new Set(['SUCCESS', 'FAILURE', 'CANCELED']);
+const FINAL_RUN_EVENTS: ReadonlySet<RunEvent['type']> = new Set(['RUN_SUCCESS', 'RUN_FAILURE', 'RUN_CANCELED']);
 
 /** The run config as recorded in Redis: a password in the Redis URL is never stored. */
 function redactRunConfig(raw: RunConfig['raw']): RunConfig['raw'] {
