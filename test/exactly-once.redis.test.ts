@@ -205,12 +205,10 @@ describe('exactly-once step results under faults (shared limit db=pg 2)', () => 
     else expect(serveDrove, resumed.stderr).toBe(true);
     serve.child.kill('SIGTERM');
     await serve.result;
-    // A step BullMQ delivered twice may have executed twice (seen here on a busy machine, cause not
-    // yet pinned down); its result must still be recorded once and be what downstream consumed.
-    const events = await eventsOf(g.runId);
-    const starts = new Map<string, number>();
-    for (const e of events) if (e.type === 'STEP_START') starts.set(e.stepKey ?? '', (starts.get(e.stepKey ?? '') ?? 0) + 1);
-    await expectExactlyOnce(g, new Set([...starts].filter(([, n]) => n > 1).map(([step]) => step)));
+    // Seen on a busy machine: a step executed twice in this race (cause not yet pinned down: a
+    // driver starved past its lease while the other adopted the run is one candidate). What must
+    // hold regardless is checked: one accepted result per step, and it is what downstream consumed.
+    await expectExactlyOnce(g, new Set(STEPS));
   });
 
   it("a frozen worker's late completion is rejected: the stored output is the one downstream consumed", async () => {
