@@ -200,9 +200,8 @@ describe('exactly-once step results under faults (shared limit db=pg 2)', () => 
     serve.child.stderr?.on('data', (d: Buffer) => (serveLog += d.toString()));
     const resumed = await runCli(['resume', g.runId, '--json'], { env: g.env, timeoutMs: 120_000 });
     await waitFor('the run to end', async () => ((await probe.hget(runKeys(g.runId).record, 'status')) === 'SUCCESS' ? true : undefined), 120_000);
-    const serveDrove = serveLog.includes('adopted run ended SUCCESS');
-    if (resumed.code === 0) expect(serveDrove).toBe(false);
-    else expect(serveDrove, resumed.stderr).toBe(true);
+    if (resumed.code === 0) expect(serveLog).not.toContain('adopted run ended SUCCESS');
+    else await waitFor('serve to say it finished the run', () => (serveLog.includes('adopted run ended SUCCESS') ? true : undefined));
     serve.child.kill('SIGTERM');
     await serve.result;
     // Seen on a busy machine: a step executed twice in this race (cause not yet pinned down: a

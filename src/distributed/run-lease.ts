@@ -35,12 +35,15 @@ export async function takeRunLease(
   const deadline = Date.now() + (options.waitMs ?? 0);
   let taken = performance.now();
   let seen: { holder: string | null; pttl: number } | undefined;
+  let renewals = 0;
   for (;;) {
     taken = performance.now();
     if ((await redis.set(key, holder, 'PX', options.ttlMs, 'NX')) === 'OK') break;
     const [current, pttl] = await Promise.all([redis.get(key), redis.pttl(key)]);
-    // A lapsing lease only counts down; one that went up, or changed hands, has a live driver.
-    const alive = seen !== undefined && current !== null && (current !== seen.holder || pttl > seen.pttl);
+    // A lapsing lease only counts down; one that changed hands, or went up twice, has a live
+    // driver. (Once could be a dead driver's last renewal, sent just before it died.)
+    if (seen !== undefined && current === seen.holder && pttl > seen.pttl) renewals += 1;
+    const alive = seen !== undefined && current !== null && (current !== seen.holder || renewals >= 2);
     if (alive) {
       throw new BatonError(
         'RUN_BUSY',
