@@ -5,13 +5,13 @@ import type { ExecutionPlan, JobDefinition, RunConfig, RunEvent, StepStatus } fr
 import { executeRun, type RunResult } from '../run/execute-run.js';
 import type { ExecuteOptions } from '../run/execute-job.js';
 import { stepsFromEvents, type ResumedStep } from '../run/resume-state.js';
-import { assertRedisReachable, createRedis, redactRedisUrl } from './connection.js';
+import { assertRedisReachable, createRedis } from './connection.js';
 import { createDistributedLauncher } from './distributed-launcher.js';
 import { DEFAULT_PREFIX, runKeys } from './keys.js';
 import { BatonError, RunLeaseLostError } from '../errors.js';
 import { createOutputStore } from './output-store.js';
 import { takeRunLease } from './run-lease.js';
-import { distributedSection, withDistributed } from './recorded-config.js';
+import { redactRunConfig } from './recorded-config.js';
 import { createRunStore, requireRun, type RunStore } from './run-store.js';
 import { createSemaphore } from './semaphore/semaphore.js';
 import { QUEUE_JOB_RETENTION, type StepJobData } from './step-message.js';
@@ -217,12 +217,6 @@ async function replayRun(store: RunStore, runId: string): Promise<{ afterId: str
 
 const FINISHED_RUN: ReadonlySet<string> = new Set(['SUCCESS', 'FAILURE', 'CANCELED']);
 const FINAL_RUN_EVENTS: ReadonlySet<RunEvent['type']> = new Set(['RUN_SUCCESS', 'RUN_FAILURE', 'RUN_CANCELED']);
-
-/** The run config as recorded in Redis: a password in the Redis URL is never stored. */
-function redactRunConfig(raw: RunConfig['raw']): RunConfig['raw'] {
-  const redis = distributedSection(raw)?.redis;
-  return typeof redis === 'string' ? withDistributed(raw, (d) => ({ ...d, redis: redactRedisUrl(redis) })) : structuredClone(raw);
-}
 
 function restoreStates(steps: Readonly<Record<string, ResumedStep>>): Record<string, { status: StepStatus; attempt: number }> {
   return Object.fromEntries(Object.entries(steps).map(([k, s]) => [k, { status: s.status, attempt: s.attempt }]));
