@@ -57,6 +57,8 @@ export interface DistributedLauncher extends StepLauncher {
    * nothing more is enqueued.
    */
   abandon(): void;
+  /** Steps on the queue for at least `afterMs` that no worker has started (for the worker watch). */
+  queuedSteps(afterMs: number): string[];
 }
 
 interface InFlight {
@@ -66,6 +68,8 @@ interface InFlight {
   hooks: LaunchHooks;
   resolve: (o: StepOutcome) => void;
   since: number;
+  /** A worker wrote the attempt's STEP_START. */
+  started?: boolean;
 }
 
 /**
@@ -171,6 +175,7 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
           }
           continue;
         }
+        if (e.type === 'STEP_START') f.started = true;
         if (e.type === 'STEP_START') f.hooks.onStart?.({ ...(e.worker ? { worker: e.worker } : {}), ...(e.pid ? { pid: e.pid } : {}) });
         else if (e.type === 'LOG') f.hooks.onLog({ level: e.level ?? 'info', msg: e.message ?? '', time: Date.parse(e.timestamp), ...(e.fields ? { fields: e.fields } : {}) });
         else if (e.type === 'STEP_ATTEMPT_END') {
@@ -220,7 +225,16 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
     const ended = takePendingEnd(stepKey, attempt);
     if (ended) return ended;
     const live = states.findLastIndex((st) => LIVE_JOB_STATES.has(st));
-    if (live >= 0) return attach(data, ids[live] as string, live, hooks);
+    if (live >= 0) {
+      const joined = attach(data, ids[live] as string, live, hooks);
+      // It began before this coordinator: the live view gets its real start, not a new one.
+      if (resumed?.attempt === attempt && resumed.startedAt !== undefined) {
+        const f = inFlight.get(stepKey);
+        if (f) f.started = true;
+        hooks.onStart?.({ startedAt: resumed.startedAt, ...(resumed.worker ? { worker: resumed.worker } : {}) });
+      }
+      return joined;
+    }
     // Queued nowhere: a worker that finished it wrote its end before BullMQ completed the job.
     await caughtUp();
     const since = takePendingEnd(stepKey, attempt);
@@ -283,6 +297,10 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
       closed = true;
       clearInterval(sweep);
       await pump;
+    },
+    queuedSteps(afterMs) {
+      const before = Date.now() - afterMs;
+      return [...inFlight.values()].filter((f) => f.jobId !== '' && !f.started && f.since <= before).map((f) => f.data.stepKey);
     },
     abandon() {
       abandoned = true;
