@@ -126,7 +126,7 @@ describe('a rolling deploy', () => {
     const oldId = runId('v1');
     const oldRun = runCli(['run', V1, '-c', cfg, '--json', '--run-id', oldId]);
 
-    const [a, b]: CliResult[] = await Promise.all([newRun, oldRun]);
+    const [a, b]: [CliResult, CliResult] = await Promise.all([newRun, oldRun]);
     expect(a.code, a.stderr).toBe(0);
     expect(b.code, b.stderr).toBe(0);
     const onNew = await startedOn(newId);
