@@ -12,6 +12,7 @@ import { startWorker, stopAllWorkers } from './helpers/workers.js';
 
 const V1 = path.join(ROOT, 'test/fixtures/deploy/v1/etl.yaml');
 const V2 = path.join(ROOT, 'test/fixtures/deploy/v2/etl.yaml');
+const TAGGED = path.join(ROOT, 'test/fixtures/deploy/tagged.yaml');
 const STEPS = ['extract_a', 'extract_b', 'extract_c', 'extract_d', 'load'];
 
 let redis: TestRedis;
@@ -109,6 +110,31 @@ describe('a run no live worker can take', () => {
     // Cancelling it again says it had ended.
     const again = await runCli(['cancel', id, '--redis', redis.url]);
     expect(again.stdout.trim()).toBe(`run ${id} had already ended CANCELED: nothing to cancel`);
+  });
+});
+
+describe('a step held back by a limit', () => {
+  it('shows WAITING in status with the limit that holds it', async () => {
+    const queue = uniqueQueue();
+    const spec = 'database=fleet_test';
+    const set = await runCli(['limits', 'set', spec, '0', '--redis', redis.url]);
+    expect(set.code, set.stderr).toBe(0);
+    try {
+      await startWorker({ redisUrl: redis.url, jobs: [TAGGED], queue });
+      const id = runId('limited');
+      const running = runCli(['run', TAGGED, '-c', distributedConfig(redis.url, queue), '--json', '--run-id', id]);
+      const st = await waitFor('the step to be WAITING', async () => {
+        const s = await status(id);
+        return s?.steps.query === 'WAITING' ? s : undefined;
+      });
+      expect(st.waiting?.query).toBe(`waiting for a concurrency slot: limit ${spec} (0 slots) (see coordinator limits list)`);
+      const text = await runCli(['status', id, '--redis', redis.url]);
+      expect(text.stdout).toMatch(/query\s+WAITING\n\s+waiting for a concurrency slot: limit database=/);
+      await runCli(['cancel', id, '--redis', redis.url]);
+      expect((await running).code).toBe(1);
+    } finally {
+      await runCli(['limits', 'delete', spec, '--redis', redis.url]);
+    }
   });
 });
 

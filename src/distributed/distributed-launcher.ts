@@ -19,6 +19,7 @@ import type { ResumedStep } from '../run/resume-state.js';
 import { failedQueueJobReason } from './poison.js';
 import type { RunStore } from './run-store.js';
 import type { Semaphore, SlotRequest } from './semaphore/semaphore.js';
+import { describeLimitsFor, globalLimitDefs } from './semaphore/limits-admin.js';
 import { addStepJobs, cancelChannel, stepJobId, stepPriority, type StepJobData, type StepQueueJob } from './step-message.js';
 
 export interface DistributedLauncherOptions {
@@ -87,6 +88,7 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
   let lastId = o.resume?.afterId ?? '0-0';
   /** Ends the stream reported for steps not in flight here (yet): a resumed run's launch takes them. */
   const pendingEnds = new Map<string, { attempt: number; outcome: StepOutcome }>();
+  let defsCache: { at: number; defs: Promise<TagConcurrencyLimit[]> } | undefined;
   /** Resolved once the pump has read past a stream id. */
   let catchUps: Array<{ id: string; resolve: () => void }> = [];
 
@@ -347,17 +349,29 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
    */
   function sayWaiting(f: InFlight): void {
     if (inFlight.get(f.data.stepKey) !== f || !driving()) return;
-    const tags = Object.entries(f.data.tags).map(([k, v]) => `${k}=${v}`).join(', ');
-    const event: RunEvent = {
-      type: 'LOG',
-      timestamp: new Date().toISOString(),
-      runId: o.runId,
-      stepKey: f.data.stepKey,
-      attempt: f.data.attempt,
-      level: 'info',
-      message: `waiting for a concurrency slot (tags: ${tags}; see coordinator limits list)`,
-    };
-    o.runStore.appendEvent(event).catch(() => {});
+    void limitDefs()
+      .then((global) => {
+        if (inFlight.get(f.data.stepKey) !== f || !driving() || f.jobId !== '') return; // admitted meanwhile
+        const which = describeLimitsFor(f.data.tags, global, o.runLimits);
+        const tags = Object.entries(f.data.tags).map(([k, v]) => `${k}=${v}`).join(', ');
+        const event: RunEvent = {
+          type: 'LOG',
+          timestamp: new Date().toISOString(),
+          runId: o.runId,
+          stepKey: f.data.stepKey,
+          attempt: f.data.attempt,
+          level: 'info',
+          message: `waiting for a concurrency slot: ${which || `tags ${tags}`} (see coordinator limits list)`,
+        };
+        return o.runStore.appendEvent(event);
+      })
+      .catch(() => {});
+  }
+
+  /** The global limits' definitions, read at most every 2 s (many steps may start waiting at once). */
+  function limitDefs(): Promise<TagConcurrencyLimit[]> {
+    if (!defsCache || Date.now() - defsCache.at > 2000) defsCache = { at: Date.now(), defs: globalLimitDefs(o.redis, o.prefix).catch(() => []) };
+    return defsCache.defs;
   }
 
   /** A queued step is removed; a running one is aborted by its worker, which then reports back. */
