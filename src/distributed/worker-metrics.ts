@@ -1,7 +1,8 @@
 /**
  * A worker's Prometheus metrics (prom-client), served on `worker --metrics-port N` at /metrics:
- * steps running, step duration by job and op, steps failed and retried, its queue's depth, its
- * heartbeat, its step processes, and Node's process metrics (RSS, CPU, event loop lag).
+ * steps running, step duration by job and op, steps failed and retried, its queue's depth, slot
+ * waits and slots in use by global limit, its heartbeat, its step processes, and Node's process
+ * metrics (RSS, CPU, event loop lag).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,11 +10,14 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { StepObserver } from '../executors/observed-runner.js';
+import { listLimits } from './semaphore/limits-admin.js';
 
 export interface WorkerMetricsSources {
   queue: string;
-  /** A connection for the queue-depth reads (not a blocking one). */
+  /** A connection for the queue-depth and limit reads (not a blocking one). */
   redis: Redis;
+  /** Key prefix of the shared semaphores (default baton). */
+  prefix?: string;
   /** Epoch ms of the last heartbeat written, if any. */
   lastHeartbeat(): number | undefined;
   /** Step processes alive (undefined with --isolation none). */
@@ -62,6 +66,31 @@ export function createWorkerMetrics(src: WorkerMetricsSources): WorkerMetrics {
     async collect() {
       const counts = await queue.getJobCounts('waiting', 'delayed', 'prioritized').catch(() => undefined);
       if (counts) this.set(Object.values(counts).reduce((a, b) => a + b, 0));
+    },
+  });
+  // Read at scrape time from the shared semaphores: the same figures on every worker of the Redis.
+  new Gauge({
+    name: 'baton_slot_waiters',
+    help: 'Steps waiting for a slot, by global concurrency limit (a step waiting on two limits counts in both)',
+    labelNames: ['limit'] as const,
+    registers: [registry],
+    async collect() {
+      const limits = await listLimits(src.redis, src.prefix).catch(() => undefined);
+      if (!limits) return;
+      this.reset();
+      for (const l of limits) this.set({ limit: l.spec }, l.waiting);
+    },
+  });
+  new Gauge({
+    name: 'baton_slots_in_use',
+    help: 'Slots held, by global concurrency limit',
+    labelNames: ['limit'] as const,
+    registers: [registry],
+    async collect() {
+      const limits = await listLimits(src.redis, src.prefix).catch(() => undefined);
+      if (!limits) return;
+      this.reset();
+      for (const l of limits) this.set({ limit: l.spec }, l.inUse);
     },
   });
   new Gauge({
