@@ -107,7 +107,8 @@ export function createReporter(totalSteps: number, options: ReporterOptions = {}
       case 'LOG':
         // Compact: a step's slot wait shows in the block, not as a line per step.
         if (noteWaiting(e) && block) break;
-        write(`  ${color(90, `${key || 'run'} │`)} ${levelTag(e.level, color)}${e.message ?? ''}${formatFields(e.fields, color)}\n`);
+        // baton's own notices carry their data in fields for status; the message says it all here.
+        write(`  ${color(90, `${key || 'run'} │`)} ${levelTag(e.level, color)}${e.message ?? ''}${e.fields && 'waiting' in e.fields ? '' : formatFields(e.fields, color)}\n`);
         break;
       case 'RUN_CANCELING':
         line(color(33, e.message ?? 'canceling'));
