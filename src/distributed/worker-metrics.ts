@@ -10,7 +10,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { StepObserver } from '../executors/observed-runner.js';
-import { listLimits } from './semaphore/limits-admin.js';
+import { listLimits, type LimitView } from './semaphore/limits-admin.js';
 
 export interface WorkerMetricsSources {
   queue: string;
@@ -68,31 +68,30 @@ export function createWorkerMetrics(src: WorkerMetricsSources): WorkerMetrics {
       if (counts) this.set(Object.values(counts).reduce((a, b) => a + b, 0));
     },
   });
-  // Read at scrape time from the shared semaphores: the same figures on every worker of the Redis.
-  new Gauge({
-    name: 'baton_slot_waiters',
-    help: 'Steps waiting for a slot, by global concurrency limit (a step waiting on two limits counts in both)',
-    labelNames: ['limit'] as const,
-    registers: [registry],
-    async collect() {
-      const limits = await listLimits(src.redis, src.prefix).catch(() => undefined);
-      if (!limits) return;
-      this.reset();
-      for (const l of limits) this.set({ limit: l.spec }, l.waiting);
-    },
-  });
-  new Gauge({
-    name: 'baton_slots_in_use',
-    help: 'Slots held, by global concurrency limit',
-    labelNames: ['limit'] as const,
-    registers: [registry],
-    async collect() {
-      const limits = await listLimits(src.redis, src.prefix).catch(() => undefined);
-      if (!limits) return;
-      this.reset();
-      for (const l of limits) this.set({ limit: l.spec }, l.inUse);
-    },
-  });
+  // Read at scrape time from the shared semaphores (one snapshot per scrape for both gauges): the
+  // same figures on every worker of the Redis.
+  let snapshot: { at: number; limits: Promise<LimitView[] | undefined> } | undefined;
+  const limitsNow = (): Promise<LimitView[] | undefined> => {
+    if (!snapshot || Date.now() - snapshot.at > 1000) snapshot = { at: Date.now(), limits: listLimits(src.redis, src.prefix).catch(() => undefined) };
+    return snapshot.limits;
+  };
+  for (const [name, help, figure] of [
+    ['baton_slot_waiters', 'Steps waiting for a slot, by global concurrency limit (a step waiting on two limits counts in both)', (l: LimitView) => l.waiting],
+    ['baton_slots_in_use', 'Slots held, by global concurrency limit', (l: LimitView) => l.inUse],
+  ] as const) {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['limit'] as const,
+      registers: [registry],
+      async collect() {
+        const limits = await limitsNow();
+        if (!limits) return;
+        this.reset();
+        for (const l of limits) this.set({ limit: l.spec }, figure(l));
+      },
+    });
+  }
   new Gauge({
     name: 'baton_worker_heartbeat_timestamp_seconds',
     help: 'When this worker last wrote its registration (epoch seconds)',
