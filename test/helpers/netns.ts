@@ -32,8 +32,20 @@ export function netnsSkipReason(): string | undefined {
   const probe = `${TAG}-probe`;
   const made = spawnSync('ip', ['netns', 'add', probe], { encoding: 'utf8' });
   if (made.status !== 0) return `multi-host tests cannot create a network namespace here: ${made.stderr.trim()}`;
-  spawnSync('ip', ['netns', 'del', probe], { stdio: 'ignore' });
-  return undefined;
+  try {
+    // What a test host needs besides: running a process inside it, a veth pair, a bridge.
+    for (const args of [
+      ['netns', 'exec', probe, 'true'],
+      ['-n', probe, 'link', 'add', 'pa', 'type', 'veth', 'peer', 'name', 'pb'],
+      ['-n', probe, 'link', 'add', 'pbr', 'type', 'bridge'],
+    ]) {
+      const r = spawnSync('ip', args, { encoding: 'utf8' });
+      if (r.status !== 0) return `multi-host tests cannot run \`ip ${args.join(' ')}\` here: ${r.stderr.trim()}`;
+    }
+    return undefined;
+  } finally {
+    spawnSync('ip', ['netns', 'del', probe], { stdio: 'ignore' });
+  }
 }
 
 function ip(args: readonly string[]): void {
