@@ -171,7 +171,15 @@ describe.skipIf(skip !== undefined)('several hosts (network namespaces)', () => 
     // Heal: w1's ops finish and report; each report is refused by the fencing token.
     net.heal(w1);
     const healedAt = Date.now();
-    await waitFor('w1 to have its late completions refused', () => (worker1.lines(/result not recorded: another delivery of this step owns it/).length >= 2 ? true : undefined), 240_000);
+    await waitFor(
+      'w1 to have its late completions refused',
+      async () => {
+        const late = (await events(runId)).find((e) => e.event.type === 'STEP_ATTEMPT_END' && e.event.worker === 'hw1' && victims.includes(e.event.stepKey ?? ''));
+        if (late) throw new Error(`w1's late completion was recorded: ${JSON.stringify(late.event)}`);
+        return worker1.lines(/result not recorded: another delivery of this step owns it/).length >= 2 ? true : undefined;
+      },
+      240_000,
+    );
     const refusedAfter = Date.now() - healedAt;
     writeFileSync(path.join(dir, 'release'), '');
     const { code } = await run.exited;
