@@ -15,6 +15,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 
@@ -54,20 +56,15 @@ const worker = spawn(process.execPath, [path.join(ROOT, 'dist/worker/main.js'), 
   env: { ...process.env, LOG_LEVEL: 'warn' },
 });
 children.push(worker);
-await new Promise((resolve, reject) => {
-  let log = '';
-  worker.stderr.on('data', (d) => {
-    log += d;
-  });
-  worker.once('exit', (c) => reject(new Error(`worker exited ${c}: ${log}`)));
-  // LOG_LEVEL=warn hides "worker ready": wait until it registered itself.
-  const t = setInterval(async () => {
-    if ((await redis.zcard('baton:{workers}:index')) > 0) {
-      clearInterval(t);
-      resolve();
-    }
-  }, 100);
+// LOG_LEVEL=warn hides "worker ready": wait until it registered itself.
+let workerLog = '';
+worker.stderr.on('data', (d) => {
+  workerLog += d;
 });
+while ((await redis.zcard('baton:{workers}:index')) === 0) {
+  if (worker.exitCode !== null) throw new Error(`worker exited ${worker.exitCode}: ${workerLog}`);
+  await sleep(100);
+}
 
 async function snapshot() {
   const [stats, cpu] = await Promise.all([redis.info('commandstats'), redis.info('cpu')]);
@@ -104,9 +101,9 @@ async function measure() {
   const wall = performance.now() - t0;
   const after = await snapshot();
   if (summary.status !== 'SUCCESS') throw new Error(`run ended ${summary.status}`);
-  await new Promise((r) => setTimeout(r, 1000));
+  await sleep(1000);
   const idle0 = await snapshot();
-  await new Promise((r) => setTimeout(r, wall));
+  await sleep(wall);
   const idle1 = await snapshot();
   const run = diff(before, after);
   const idle = diff(idle0, idle1);
@@ -138,9 +135,9 @@ const t0 = performance.now();
 await runJob();
 const wall = performance.now() - t0;
 const c1 = { client, lua };
-await new Promise((r) => setTimeout(r, 1000));
+await sleep(1000);
 const i0 = { client, lua };
-await new Promise((r) => setTimeout(r, wall));
+await sleep(wall);
 const i1 = { client, lua };
 monitor.disconnect();
 const sent = c1.client - c0.client - (i1.client - i0.client);
