@@ -167,6 +167,33 @@ describe('run store', () => {
     expect(types).toEqual(['STEP_START', 'STEP_START', 'LOG', 'STEP_ATTEMPT_END']);
   });
 
+  it("an earlier delivery's start that reaches Redis late (its worker was cut off) does not take the attempt back", async () => {
+    const rec = record();
+    await store.createRun(rec, plan);
+    const state = { status: 'IN_PROGRESS' as const, attempt: 1, worker: 'w2', updatedAt: new Date().toISOString() };
+    const second: AttemptRef = { ...attemptRef(rec.runId, 'extract', 'tok2'), takeover: true, delivery: 2 };
+    const first: AttemptRef = { ...attemptRef(rec.runId, 'extract', 'tok1'), delivery: 1 };
+    expect(await store.startAttempt(second, event(rec.runId, 'STEP_START', 'extract'), state)).not.toBeNull();
+    expect(await store.startAttempt(first, event(rec.runId, 'STEP_START', 'extract'), { ...state, worker: 'w1' })).toBeNull();
+    // Nor by starting and ending in one call.
+    const end = (ref: AttemptRef, output: string, start?: boolean) =>
+      store.finishAttempt(ref, {
+        event: event(rec.runId, 'STEP_ATTEMPT_END', 'extract'),
+        state,
+        output,
+        ...(start ? { start: { event: event(rec.runId, 'STEP_START', 'extract'), state: { ...state, worker: 'w1' } } } : {}),
+      });
+    expect(await end(first, '"stale"', true)).toBeNull();
+    expect((await store.getRun(rec.runId))?.steps.extract).toEqual(state);
+    expect(await end(second, '"fresh"')).not.toBeNull();
+    expect(await redis.hget(runKeys(rec.runId).outputs, 'extract')).toBe('"fresh"');
+    // A later delivery still takes over from an earlier one, as before.
+    const rec2 = record();
+    await store.createRun(rec2, plan);
+    expect(await store.startAttempt({ ...first, runId: rec2.runId }, event(rec2.runId, 'STEP_START', 'extract'), state)).not.toBeNull();
+    expect(await store.startAttempt({ ...second, runId: rec2.runId }, event(rec2.runId, 'STEP_START', 'extract'), state)).not.toBeNull();
+  });
+
   it('finishAttempt starts and ends a quick attempt in one call; nothing is written once the run ended', async () => {
     const rec = record();
     await store.createRun(rec, plan);

@@ -39,6 +39,8 @@ export interface StepState {
   updatedAt: string;
   /** The fencing token of the delivery that owns the attempt (internal: not shown by getRun). */
   token?: string;
+  /** Which delivery of the attempt owns it (internal, like `token`). */
+  delivery?: number;
   /** The attempt's worker reported its end; the coordinator has not decided yet (internal). */
   done?: boolean;
 }
@@ -52,6 +54,11 @@ export interface AttemptRef {
   token: string;
   /** A re-delivery (its worker died or stalled): it may find the attempt ended, so it writes its start before it runs. */
   takeover: boolean;
+  /**
+   * Orders the deliveries of one attempt (later is larger): an earlier delivery's start that
+   * reaches Redis after a later one's cannot take the attempt back. Unchecked when absent.
+   */
+  delivery?: number;
 }
 
 /** What `finishAttempt` writes besides the end event. */
@@ -216,7 +223,7 @@ export function createRunStore(
       for (const key of [...parsedPlan.steps.map((s) => s.key), ...Object.keys(steps)]) {
         const json = steps[key];
         if (json === undefined || key in stepStates) continue;
-        const { token: _token, done: _done, ...state } = JSON.parse(json) as StepState;
+        const { token: _token, delivery: _delivery, done: _done, ...state } = JSON.parse(json) as StepState;
         stepStates[key] = state;
       }
       return { record: decodeRecord(record), plan: parsedPlan, steps: stepStates };
@@ -254,7 +261,7 @@ export function createRunStore(
 
     async startAttempt(ref, event, state) {
       const k = runKeys(ref.runId, prefix);
-      const args = [ref.stepKey, JSON.stringify({ ...state, token: ref.token }), JSON.stringify(event), ref.attempt];
+      const args = [ref.stepKey, JSON.stringify({ ...state, ...fence(ref) }), JSON.stringify(event), ref.attempt, ref.delivery ?? ''];
       return streamId(await script(START_ATTEMPT, [k.record, k.steps, k.events], args));
     },
 
@@ -270,11 +277,12 @@ export function createRunStore(
         ref.attempt,
         ref.token,
         JSON.stringify(end.event),
-        JSON.stringify(end.done === false ? { ...end.state, token: ref.token } : { ...end.state, done: true }),
+        JSON.stringify(end.done === false ? { ...end.state, ...fence(ref) } : { ...end.state, done: true }),
         end.output ?? '',
         end.output === undefined ? '0' : '1',
         end.start ? JSON.stringify(end.start.event) : '',
-        end.start ? JSON.stringify({ ...end.start.state, token: ref.token }) : '',
+        end.start ? JSON.stringify({ ...end.start.state, ...fence(ref) }) : '',
+        ref.delivery ?? '',
       ];
       return streamId(await script(FINISH_ATTEMPT, [k.record, k.steps, k.events, k.outputs], args));
     },
@@ -430,4 +438,9 @@ export async function requireRun(store: RunStore, runId: string): Promise<Stored
   const run = await store.getRun(runId);
   if (!run) throw new BatonError('RUN_NOT_FOUND', `no run "${runId}" in this Redis (check --redis and the run id)`);
   return run;
+}
+
+/** What a step's state records of the delivery that owns it. */
+function fence(ref: AttemptRef): { token: string; delivery?: number } {
+  return { token: ref.token, ...(ref.delivery === undefined ? {} : { delivery: ref.delivery }) };
 }

@@ -144,6 +144,8 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
       attempt: d.attempt,
       token: token ?? `${job.id}:${randomUUID()}`,
       takeover: job.attemptsStarted > 1 || job.stalledCounter > 0 || (d.requeue ?? 0) > 0,
+      // A re-queue is a new BullMQ job (its start count begins again): it comes after every delivery of the last.
+      delivery: (d.requeue ?? 0) * 1_000_000 + job.attemptsStarted,
     };
     // The step's state goes with its start event, so the coordinator need not write it.
     const startedAt = new Date().toISOString();

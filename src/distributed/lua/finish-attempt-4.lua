@@ -19,6 +19,7 @@
   ARGV[7] '1' when ARGV[6] is an output (an output may be the empty string: never)
   ARGV[8] STEP_START event JSON, or '' when the start was already written
   ARGV[9] state JSON at the start (with ARGV[8])
+  ARGV[10] delivery ordinal (see may_start), or '' to not check it
 
   Returns the end event's stream id, or 0 when nothing was written.
 ]]
@@ -26,7 +27,7 @@
 
 local step, attempt, token = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 if ARGV[8] ~= '' then
-  if not may_start(KEYS[1], KEYS[2], step, attempt) then return 0 end
+  if not may_start(KEYS[1], KEYS[2], step, attempt, tonumber(ARGV[10] or '')) then return 0 end
   redis.call('HSET', KEYS[2], step, ARGV[9])
   redis.call('XADD', KEYS[3], '*', 'e', ARGV[8])
 elseif not owns(KEYS[1], KEYS[2], step, attempt, token) then

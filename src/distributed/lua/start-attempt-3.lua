@@ -11,11 +11,12 @@
   ARGV[2] state JSON (IN_PROGRESS, with `token`: the delivery's fencing token)
   ARGV[3] event JSON (STEP_START)
   ARGV[4] attempt number
+  ARGV[5] delivery ordinal (see may_start; also in the state JSON), or '' to not check it
 
   Returns the start event's stream id, or 0 when the attempt must not run.
 ]]
 -- @include "attempt"
 
-if not may_start(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[4])) then return 0 end
+if not may_start(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5] or '')) then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return redis.call('XADD', KEYS[3], '*', 'e', ARGV[3])

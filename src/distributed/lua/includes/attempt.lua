@@ -23,7 +23,10 @@ local DECIDED = { SUCCESS = true, FAILURE = true, SKIPPED = true, CANCELED = tru
 -- the latest delivery to start takes the attempt over (its earlier worker died, stalled past its
 -- lock, or lost its slot): from then on only its writes are accepted, so whichever delivery
 -- reports, exactly one result is recorded and it is the output downstream steps read.
-local function may_start(record_key, steps_key, step, attempt)
+-- `delivery` orders the deliveries of one attempt (BullMQ's start count, after the re-queue
+-- count): an earlier delivery's start that reaches Redis late (its worker was cut off while
+-- sending it) never takes the attempt back from a later one. nil: not checked.
+local function may_start(record_key, steps_key, step, attempt, delivery)
   if run_ended(record_key) then return false end
   local state = step_state(steps_key, step)
   if not state then return true end
@@ -31,6 +34,8 @@ local function may_start(record_key, steps_key, step, attempt)
   if at > attempt then return false end
   if at == attempt then
     if DECIDED[state.status] or state.done then return false end
+    local latest = tonumber(state.delivery)
+    if delivery and latest and latest > delivery then return false end
   elseif DECIDED[state.status] then
     -- Decided at an earlier attempt (a retry is UP_FOR_RETRY, never decided): nothing more to run.
     return false
