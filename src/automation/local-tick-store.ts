@@ -61,8 +61,9 @@ export function createLocalTickStore(dir: string, kind: AutomationKind): TickSto
   };
 
   const prune = async (id: string): Promise<void> => {
-    const oldest = Date.now() - TICK_RETENTION.ttlSeconds * 1000;
     const times = await tickTimes(id);
+    // Kept a week before the newest tick (Redis keeps each a week from its claim).
+    const oldest = (times[0] ?? 0) - TICK_RETENTION.ttlSeconds * 1000;
     const drop = times.filter((t, i) => i >= TICK_RETENTION.count || t < oldest);
     await Promise.all(drop.map((t) => rm(tickFile(id, t), { force: true })));
   };

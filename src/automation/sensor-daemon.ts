@@ -47,8 +47,14 @@ export interface SensorDaemonOptions {
 export interface SensorDaemon {
   /** Evaluates every running sensor whose interval has a tick still unclaimed. Never throws. */
   evaluate(): Promise<void>;
-  /** One evaluation with the stored cursor, nothing launched, nothing recorded (`sensors test`). */
-  test(job: JobDefinition, s: SensorDefinition): Promise<SensorEvaluation & { cursor?: string; storedCursor?: string }>;
+}
+
+/** One evaluation with the stored cursor: nothing launched, nothing recorded (`sensors test`). */
+export async function testSensor(store: TickStore, job: JobDefinition, s: SensorDefinition, logger: Logger): Promise<SensorEvaluation & { storedCursor?: string }> {
+  const id = sensorId(job.name, s);
+  const [cursor, lastRunKey] = await Promise.all([store.cursor(id), store.lastRunKey(id)]);
+  const result = await evaluateSensor(s, { cursor, lastRunKey, log: logger.child({ sensor: id }) });
+  return { ...result, ...(cursor !== undefined ? { storedCursor: cursor } : {}) };
 }
 
 export function createSensorDaemon(o: SensorDaemonOptions): SensorDaemon {
@@ -131,12 +137,6 @@ export function createSensorDaemon(o: SensorDaemonOptions): SensorDaemon {
       const work: Array<Promise<void>> = [];
       for (const job of o.jobs.values()) for (const s of job.sensors?.values() ?? []) work.push(due(job, s));
       await Promise.all(work);
-    },
-    async test(job, s) {
-      const id = sensorId(job.name, s);
-      const [cursor, lastRunKey] = await Promise.all([store.cursor(id), store.lastRunKey(id)]);
-      const result = await evaluateSensor(s, { cursor, lastRunKey, log: o.logger.child({ sensor: id }) });
-      return { ...result, ...(cursor !== undefined ? { storedCursor: cursor } : {}) };
     },
   };
 }
