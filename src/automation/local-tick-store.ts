@@ -109,13 +109,14 @@ export function createLocalTickStore(dir: string, kind: AutomationKind): TickSto
       const records = await Promise.all(times.map((t) => readJson<TickRecord>(tickFile(id, t)).catch(() => undefined)));
       return records.filter((r): r is TickRecord => r !== undefined);
     },
-    async claimRunKey(id, runKey, runId) {
+    async claimRunKey(id, runKey, runId, atMs) {
       const file = keyFile(id, runKey);
-      if (await createExclusive(file, JSON.stringify({ runKey, runId, launched: false }))) return undefined;
-      return (await readJson<RunKeyClaim>(file)) ?? { runId, launched: false };
+      const claim: RunKeyClaim = { runId, launched: false, at: atMs };
+      if (await createExclusive(file, JSON.stringify({ runKey, ...claim }))) return undefined;
+      return (await readJson<RunKeyClaim>(file)) ?? claim;
     },
     async markRunKeyLaunched(id, runKey, runId) {
-      await writeJsonAtomically(keyFile(id, runKey), { runKey, runId, launched: true });
+      await writeJsonAtomically(keyFile(id, runKey), { runKey, runId, launched: true, at: Date.now() });
       await writeText(path.join(base(id), 'lastkey'), runKey);
     },
     lastRunKey: (id) => readText(path.join(base(id), 'lastkey')),

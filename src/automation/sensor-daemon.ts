@@ -3,7 +3,7 @@
  * running sensor of the jobs is evaluated once per interval across every process — the interval
  * is claimed as a tick before the sensor's function runs — and each run it asks for is made at
  * most once per run key, ever: the key is claimed (with the run id fixed by it) before the run is
- * launched. The sensor's cursor is saved only after the tick's runs are recorded, so a process
+ * launched, and a key claimed by an evaluation still under way is left to it. The sensor's cursor is saved only after the tick's runs are recorded, so a process
  * that dies mid-tick leaves the cursor where it was and the next evaluation asks again; the keys
  * already launched are passed over. A throwing or timed-out evaluation is a FAILURE tick; the
  * sensor goes on at its next interval.
@@ -33,6 +33,9 @@ export async function launchSensorRun(instance: Instance, job: JobDefinition, s:
   const tags = { ...s.tags, ...req.tags, [SENSOR_TAGS.sensor]: s.name, [SENSOR_TAGS.runKey]: req.runKey };
   await instance.launchRun(job, { runId, runConfig, tags, ...(s.selection ? { selection: s.selection } : {}) });
 }
+
+/** A run key claimed this long ago and still not launched was left by a process that stopped mid-tick. */
+const STALE_CLAIM_MS = 60_000;
 
 export interface SensorDaemonOptions {
   store: TickStore;
@@ -69,10 +72,16 @@ export function createSensorDaemon(o: SensorDaemonOptions): SensorDaemon {
   const launchAll = async (job: JobDefinition, s: SensorDefinition, id: string, t: TickRecord, runs: SensorRunRequest[]) => {
     const made: Array<{ runId: string; runKey: string }> = [];
     const already: string[] = [];
+    const busy: string[] = [];
+    const staleMs = s.timeoutSeconds * 1000 + STALE_CLAIM_MS;
     for (const req of runs) {
-      const held = await store.claimRunKey(id, req.runKey, sensorRunId(id, req.runKey));
+      const held = await store.claimRunKey(id, req.runKey, sensorRunId(id, req.runKey), now());
       if (held?.launched) {
         already.push(req.runKey);
+        continue;
+      }
+      if (held && now() - held.at < staleMs) {
+        busy.push(req.runKey); // another evaluation is launching it now
         continue;
       }
       // Claimed now, or claimed by an evaluation that stopped before launching: launch it under the claimed id.
@@ -82,7 +91,7 @@ export function createSensorDaemon(o: SensorDaemonOptions): SensorDaemon {
       made.push({ runId, runKey: req.runKey });
       await save(t, { runIds: made.map((m) => m.runId), runKeys: made.map((m) => m.runKey) });
     }
-    return { made, already };
+    return { made, already, busy };
   };
 
   const evaluateOne = async (job: JobDefinition, s: SensorDefinition, id: string): Promise<void> => {
@@ -90,31 +99,42 @@ export function createSensorDaemon(o: SensorDaemonOptions): SensorDaemon {
     const at = now();
     const slot = Math.floor(at / intervalMs) * intervalMs;
     const t: TickRecord = { schedule: id, tickTime: new Date(slot).toISOString(), status: 'STARTED', runIds: [], at: new Date(at).toISOString(), evaluatedAt: new Date(at).toISOString(), by: holder };
-    if (!(await store.lock(id, holder, s.timeoutSeconds * 1000 + 60_000))) return; // another process is evaluating it
+    // One evaluation per interval: the interval's tick is claimed first. No lease is held while
+    // the function runs, so a process stopped mid-tick holds nothing up: the next interval is
+    // evaluated as usual, and run keys it claimed but did not launch are launched once stale.
+    if (!(await store.claim(t))) return; // this interval was evaluated already
+    const log = o.logger.child({ sensor: id });
+    await finishAbandoned(id, s, t);
     try {
-      if (!(await store.claim(t))) return; // this interval was evaluated already
-      const log = o.logger.child({ sensor: id });
-      try {
-        const [cursor, lastRunKey] = await Promise.all([store.cursor(id), store.lastRunKey(id)]);
-        const result = await evaluateSensor(s, { cursor, lastRunKey, log });
-        const { made, already } = await launchAll(job, s, id, t, result.runs);
-        if (result.cursor !== undefined) await store.setCursor(id, result.cursor); // only now: the runs are recorded
-        const cursorField = result.cursor !== undefined ? { cursor: result.cursor } : {};
-        if (made.length > 0) {
-          await save(t, { status: 'SUCCESS', runIds: made.map((m) => m.runId), runKeys: made.map((m) => m.runKey), ...cursorField });
-          log.info({ runs: made }, 'sensor launched runs');
-        } else {
-          const reason = result.skip ?? (already.length > 0 ? `every run key asked for was launched before: ${already.join(', ')}` : 'the sensor asked for no runs');
-          await save(t, { status: 'SKIPPED', reason, ...cursorField });
-        }
-      } catch (e) {
-        const error = e instanceof Error ? e.message : String(e);
-        const done = await store.ticks(id, 1).then((r) => r.find((x) => x.tickTime === t.tickTime));
-        await save(done ?? t, { status: 'FAILURE', error });
-        log.warn({ err: error }, 'sensor evaluation failed');
+      const [cursor, lastRunKey] = await Promise.all([store.cursor(id), store.lastRunKey(id)]);
+      const result = await evaluateSensor(s, { cursor, lastRunKey, log });
+      const { made, already, busy } = await launchAll(job, s, id, t, result.runs);
+      if (result.cursor !== undefined) await store.setCursor(id, result.cursor); // only now: the runs are recorded
+      const cursorField = result.cursor !== undefined ? { cursor: result.cursor } : {};
+      if (made.length > 0) {
+        await save(t, { status: 'SUCCESS', runIds: made.map((m) => m.runId), runKeys: made.map((m) => m.runKey), ...cursorField });
+        log.info({ runs: made }, 'sensor launched runs');
+      } else {
+        const why = [
+          ...(already.length > 0 ? [`every run key asked for was launched before: ${already.join(', ')}`] : []),
+          ...(busy.length > 0 ? [`being launched by another evaluation: ${busy.join(', ')}`] : []),
+        ].join('; ');
+        await save(t, { status: 'SKIPPED', reason: result.skip ?? (why || 'the sensor asked for no runs'), ...cursorField });
       }
-    } finally {
-      await store.unlock(id, holder);
+    } catch (e) {
+      const error = e instanceof Error ? e.message : String(e);
+      const latest = (await store.ticks(id, 1)).find((x) => x.tickTime === t.tickTime);
+      await save(latest ?? t, { status: 'FAILURE', error });
+      log.warn({ err: error }, 'sensor evaluation failed');
+    }
+  };
+
+  /** A tick left STARTED by a process that stopped mid-evaluation is recorded as a FAILURE. */
+  const finishAbandoned = async (id: string, s: SensorDefinition, current: TickRecord): Promise<void> => {
+    const staleBefore = now() - (s.timeoutSeconds * 1000 + STALE_CLAIM_MS);
+    for (const old of await store.ticks(id, 5)) {
+      if (old.tickTime === current.tickTime || old.status !== 'STARTED' || Date.parse(old.at) > staleBefore) continue;
+      await save(old, { status: 'FAILURE', error: `the process evaluating it (${old.by}) stopped before the tick ended` });
     }
   };
 

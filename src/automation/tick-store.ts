@@ -42,6 +42,8 @@ export const TICK_RETENTION = { count: 200, ttlSeconds: 7 * 24 * 3600 } as const
 export interface RunKeyClaim {
   runId: string;
   launched: boolean;
+  /** Epoch ms of the claim. */
+  at: number;
 }
 
 export interface TickStore {
@@ -60,8 +62,8 @@ export interface TickStore {
   update(r: TickRecord): Promise<boolean>;
   /** Newest first. */
   ticks(id: string, limit?: number): Promise<TickRecord[]>;
-  /** Claims a run key for `runId`: undefined when this call claimed it, else the claim that was there. */
-  claimRunKey(id: string, runKey: string, runId: string): Promise<RunKeyClaim | undefined>;
+  /** Claims a run key for `runId` at `atMs`: undefined when this call claimed it, else the claim that was there. */
+  claimRunKey(id: string, runKey: string, runId: string, atMs: number): Promise<RunKeyClaim | undefined>;
   /** The run key's run was launched; it becomes the automation's last run key. */
   markRunKeyLaunched(id: string, runKey: string, runId: string): Promise<void>;
   lastRunKey(id: string): Promise<string | undefined>;

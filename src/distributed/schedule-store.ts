@@ -61,16 +61,16 @@ export function createRedisTickStore(redis: Redis, kind: AutomationKind, prefix?
       const values = await redis.mget(times.map((t) => k.tick(id, Number(t))));
       return values.flatMap((v) => (v ? [JSON.parse(v) as TickRecord] : []));
     },
-    async claimRunKey(id, runKey, runId) {
-      const claim: RunKeyClaim = { runId, launched: false };
+    async claimRunKey(id, runKey, runId, atMs) {
+      const claim: RunKeyClaim = { runId, launched: false, at: atMs };
       if ((await redis.hsetnx(k.runKeys(id), runKey, JSON.stringify(claim))) === 1) return undefined;
       const held = await redis.hget(k.runKeys(id), runKey);
-      return held ? (JSON.parse(held) as RunKeyClaim) : { runId, launched: false };
+      return held ? (JSON.parse(held) as RunKeyClaim) : claim;
     },
     async markRunKeyLaunched(id, runKey, runId) {
       await redis
         .multi()
-        .hset(k.runKeys(id), runKey, JSON.stringify({ runId, launched: true } satisfies RunKeyClaim))
+        .hset(k.runKeys(id), runKey, JSON.stringify({ runId, launched: true, at: Date.now() } satisfies RunKeyClaim))
         .hset(k.lastKey, id, runKey)
         .exec();
     },
