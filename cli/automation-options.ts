@@ -5,7 +5,8 @@
  */
 import type { Command } from 'commander';
 import type { AutomationStores, TickRecord } from '../src/automation/tick-store.js';
-import type { JobDefinition, ScheduleDefinition, SensorDefinition } from '../src/core/types.js';
+import type { JobDefinition } from '../src/core/types.js';
+import { findEntry, KIND_WORD } from '../src/automation/find.js';
 import { BatonError } from '../src/errors.js';
 import { collect, jobPathsOf } from '../common/options.js';
 import { STORAGE_OPTION, storageDirOf, type InstanceFlags } from './instance-option.js';
@@ -15,8 +16,10 @@ export interface AutomationFlags extends InstanceFlags {
   jobs: string[];
 }
 
+export { entriesOf, findEntry } from '../src/automation/find.js';
+
 export type Kind = 'schedules' | 'sensors';
-const WORD = { schedules: 'schedule', sensors: 'sensor' } as const;
+const WORD = KIND_WORD;
 
 /** `--jobs` (and with `instance`, `--redis` / `--storage`) on a subcommand. */
 export function withAutomationOptions(cmd: Command, kind: Kind | 'both', instance = true): Command {
@@ -37,33 +40,6 @@ export async function loadJobs(flags: AutomationFlags, kind: Kind | 'both'): Pro
   if (paths.length === 0) throw new BatonError('USAGE', `give the job files that declare the ${what} with --jobs PATH (or $BATON_JOBS)`);
   const { loadJobRegistry } = await import('../src/distributed/job-registry.js');
   return loadJobRegistry(paths);
-}
-
-export interface Found<K extends Kind = Kind> {
-  kind: K;
-  job: JobDefinition;
-  entry: K extends 'schedules' ? ScheduleDefinition : SensorDefinition;
-  id: string;
-}
-
-export function entriesOf<K extends Kind>(jobs: ReadonlyMap<string, JobDefinition>, kind: K): Array<Found<K>> {
-  return [...jobs.values()].flatMap((job) =>
-    [...((kind === 'schedules' ? job.schedules : job.sensors)?.values() ?? [])].map((entry) => ({ kind, job, entry, id: `${job.name}/${entry.name}` }) as Found<K>),
-  );
-}
-
-/** `job/name`, or `name` alone when only one job has a schedule (sensor) of that name. */
-export function findEntry<K extends Kind>(jobs: ReadonlyMap<string, JobDefinition>, name: string, kinds: readonly K[]): Found<K> {
-  const all = kinds.flatMap((k) => entriesOf(jobs, k));
-  const matches = name.includes('/') ? all.filter((f) => f.id === name) : all.filter((f) => f.entry.name === name);
-  const what = kinds.map((k) => WORD[k]).join(' or ');
-  if (matches.length === 1) return matches[0] as Found<K>;
-  if (matches.length > 1) {
-    throw new BatonError('USAGE', `${what} "${name}" is declared more than once: name one of ${matches.map((f) => `${f.id} (${WORD[f.kind]})`).join(', ')}`);
-  }
-  const known = all.map((f) => f.id).join(', ') || 'none';
-  const code = kinds.length === 1 && kinds[0] === 'sensors' ? 'SENSOR_NOT_FOUND' : 'SCHEDULE_NOT_FOUND';
-  throw new BatonError(code, `no ${what} "${name}" in the jobs given with --jobs (${kinds.join(' and ')}: ${known})`);
 }
 
 /** The instance's schedule and sensor state (`--storage` / `$BATON_HOME`: files; else Redis), closed after `fn`. */
@@ -93,7 +69,7 @@ export function registerStartStop(parent: Command, kind: Kind, describe: (status
       .description(describe(status))
       .argument(...nameArgument(kind));
     withAutomationOptions(cmd, kind).action(async (name: string, flags: AutomationFlags) => {
-      const found = findEntry(await loadJobs(flags, kind), name, [kind]);
+      const found = findEntry((await loadJobs(flags, kind)).values(), name, [kind]);
       // Starting a schedule evaluates from now on; a sensor keeps its cursor.
       await withStores(flags, (stores) => stores[kind].setStatus(found.id, status, kind === 'schedules' ? Date.now() : undefined));
       process.stdout.write(`${found.id} ${status}\n`);

@@ -9,7 +9,7 @@ export function registerSchedules(program: Command): void {
   withAutomationOptions(schedules.command('list').description('each schedule with its cron line, time zone, status in the instance and next tick'), 'schedules')
     .option('--json', 'print an array of schedule objects')
     .action(async (flags: AutomationFlags & { json?: boolean }) => {
-      const found = entriesOf(await loadJobs(flags, 'schedules'), 'schedules');
+      const found = entriesOf((await loadJobs(flags, 'schedules')).values(), 'schedules');
       const rows = await withStores(flags, async (stores) => {
         const out = [];
         for (const { job, entry: s, id } of found) {
@@ -29,7 +29,7 @@ export function registerSchedules(program: Command): void {
   withAutomationOptions(schedules.command('preview').description('the next tick times of a schedule, in its time zone').argument(...nameArgument('schedules')), 'schedules', false)
     .option('--count <n>', 'how many tick times', positive('--count', true), 5)
     .action(async (name: string, flags: AutomationFlags & { count: number }) => {
-      const { entry } = findEntry(await loadJobs(flags, 'schedules'), name, ['schedules']);
+      const { entry } = findEntry((await loadJobs(flags, 'schedules')).values(), name, ['schedules']);
       for (const t of nextTicks(entry, new Date(), flags.count)) process.stdout.write(`${isoInZone(t, entry.timezone)}\n`);
     });
 
@@ -43,7 +43,7 @@ export function registerSchedules(program: Command): void {
     .option('--limit <n>', 'at most this many ticks', positive('--limit', true), 50)
     .option('--json', 'print an array of tick objects')
     .action(async (name: string, flags: AutomationFlags & { json?: boolean; limit: number }) => {
-      const { id, kind } = findEntry(await loadJobs(flags, 'both'), name, ['schedules', 'sensors']);
+      const { id, kind } = findEntry((await loadJobs(flags, 'both')).values(), name, ['schedules', 'sensors']);
       const ticks = await withStores(flags, (stores) => stores[kind].ticks(id, flags.limit));
       print(flags.json, ticks, () => (ticks.length === 0 ? [`no ticks yet for ${id}`] : ticks.map(tickLine)));
     });

@@ -7,7 +7,7 @@ export function registerSensors(program: Command): void {
   withAutomationOptions(sensors.command('list').description('each sensor with its function, interval, status in the instance, cursor and last run key'), 'sensors')
     .option('--json', 'print an array of sensor objects')
     .action(async (flags: AutomationFlags & { json?: boolean }) => {
-      const found = entriesOf(await loadJobs(flags, 'sensors'), 'sensors');
+      const found = entriesOf((await loadJobs(flags, 'sensors')).values(), 'sensors');
       const rows = await withStores(flags, async ({ sensors: store }) => {
         const out = [];
         for (const { job, entry: s, id } of found) {
@@ -31,7 +31,7 @@ export function registerSensors(program: Command): void {
   )
     .option('--json', 'print {runs, cursor, skip, storedCursor}')
     .action(async (name: string, flags: AutomationFlags & { json?: boolean }) => {
-      const found = findEntry(await loadJobs(flags, 'sensors'), name, ['sensors']);
+      const found = findEntry((await loadJobs(flags, 'sensors')).values(), name, ['sensors']);
       const [{ testSensor }, { createProcessLogger }] = await Promise.all([import('../../src/automation/sensor-daemon.js'), import('../../src/logger.js')]);
       const result = await withStores(flags, ({ sensors: store }) => testSensor(store, found.job, found.entry, createProcessLogger('baton-sensor')));
       const runs = result.runs.map((r) => ({ run_key: r.runKey, ...(r.runConfig ? { run_config: r.runConfig } : {}), ...(r.tags ? { tags: r.tags } : {}) }));
