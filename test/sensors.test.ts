@@ -187,4 +187,18 @@ describe('the sensors daemon over a local instance, on a fake clock', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/no sensor "nope".*test_job\/inbox/);
   });
+
+  it('coordinator ui without Redis runs the sensors itself, with state in its storage directory', async () => {
+    const { file, inbox } = jobDir('embedded', `  inbox:\n    fn: ./sensors.mjs#newFiles\n    interval_seconds: 1\n    status: running\n    ${IN_PROCESS}\n`);
+    writeFileSync(path.join(inbox, 'e.csv'), 'e');
+    const storageDir = tempDir('baton-sensors-home-');
+    const ui = await runCli(['ui', '--jobs', file, '--storage', storageDir, '--port', '0'], { interruptWhen: /sensor launched runs/, interruptSignal: 'SIGTERM' });
+    expect(ui.stdout).toContain('(schedules and sensors run here)');
+    const ticks = await runCli(['ticks', 'inbox', '--jobs', file, '--storage', storageDir, '--json']);
+    expect(ticks.code, ticks.stderr).toBe(0);
+    expect((JSON.parse(ticks.stdout) as Array<{ status: string; runKeys?: string[] }>).filter((t) => t.status === 'SUCCESS').flatMap((t) => t.runKeys)).toEqual(['e.csv']);
+    const instance = await openInstance({ storageDir });
+    opened.push(instance);
+    expect((await instance.getRuns({ tags: { 'baton/run_key': 'e.csv' } })).runs).toHaveLength(1);
+  });
 });
