@@ -13,6 +13,7 @@ import { createSensorDaemon, sensorRunId, testSensor } from '../src/automation/s
 import type { JobDefinition } from '../src/core/types.js';
 import { InputError } from '../src/errors.js';
 import { openInstance } from '../src/instance/open-instance.js';
+import { startUiServer } from '../src/ui-server/server.js';
 import type { Instance } from '../src/instance/types.js';
 import { loadJob, parseJob } from '../src/job/load-job.js';
 import { ROOT, runCli, tempDir } from './helpers/cli.js';
@@ -200,5 +201,31 @@ describe('the sensors daemon over a local instance, on a fake clock', () => {
     const instance = await openInstance({ storageDir });
     opened.push(instance);
     expect((await instance.getRuns({ tags: { 'baton/run_key': 'e.csv' } })).runs).toHaveLength(1);
+  });
+
+  it('the UI API lists sensors with their ticks, starts and stops them, and reads ticks by name', async () => {
+    const { file } = jobDir('api_job', `  inbox:\n    fn: ./sensors.mjs#newFiles\n    interval_seconds: 1\n  broken:\n    fn: ./sensors.mjs#broken\n    interval_seconds: 1\n    status: running\n`);
+    const storageDir = tempDir('baton-sensors-home-');
+    const instance = await openInstance({ storageDir });
+    opened.push(instance);
+    const stores = openLocalAutomationStores(storageDir);
+    const server = await startUiServer({ instance, jobPaths: [file], port: 0, automation: { stores, run: true, intervalMs: 200, logger: silent } });
+    try {
+      const get = async (p: string) => (await fetch(`${server.url}api/${p}`)).json() as Promise<Record<string, unknown>>;
+      const post = (p: string) => fetch(`${server.url}api/${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      type Row = { id: string; status: string; ticks: Array<{ status: string; error?: string }> };
+      const rows = async () => (await get('sensors')).sensors as Row[];
+      expect((await rows()).map((r) => [r.id, r.status])).toEqual([['api_job/inbox', 'stopped'], ['api_job/broken', 'running']]);
+      await waitFor('a FAILURE tick of broken', async () => ((await rows()).find((r) => r.id === 'api_job/broken')?.ticks[0]?.status === 'FAILURE' ? true : undefined));
+      expect(await (await post('sensors/api_job/broken/stop')).json()).toEqual({ id: 'api_job/broken', status: 'stopped' });
+      expect(await (await post('sensors/api_job/inbox/start')).json()).toEqual({ id: 'api_job/inbox', status: 'running' });
+      expect((await rows()).map((r) => r.status)).toEqual(['running', 'stopped']);
+      const ticks = await get('ticks?name=broken&kind=sensors');
+      expect(ticks).toMatchObject({ id: 'api_job/broken', kind: 'sensors', ticks: expect.arrayContaining([expect.objectContaining({ status: 'FAILURE', error: 'the inbox is unreachable' })]) });
+      expect((await fetch(`${server.url}api/ticks?name=nope`)).status).toBe(404);
+      expect((await post('sensors/api_job/nope/start')).status).toBe(404);
+    } finally {
+      await server.close();
+    }
   });
 });
