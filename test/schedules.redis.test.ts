@@ -5,10 +5,9 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openInstance } from '../src/instance/open-instance.js';
 import type { RunSummary } from '../src/instance/types.js';
 import { runCli } from './helpers/cli.js';
-import { startServe as startServeOn, stopAllServes, type Serve } from './helpers/serve.js';
+import { runsTagged, startServe as startServeOn, stopAllServes, type Serve } from './helpers/serve.js';
 import { tempDir, waitFor } from './helpers/distributed.js';
 import { startTestRedis, type TestRedis } from './helpers/redis.js';
 
@@ -35,14 +34,7 @@ function jobWith(name: string, schedules: string): string {
 
 const IN_PROCESS = 'run_config: { execution: { config: { in_process: {} } } }';
 
-async function scheduledRuns(schedule: string): Promise<RunSummary[]> {
-  const instance = await openInstance({ redis: redis.url });
-  try {
-    return (await instance.getRuns({ tags: { 'baton/schedule': schedule }, limit: 1000 })).runs;
-  } finally {
-    await instance.close();
-  }
-}
+const scheduledRuns = (schedule: string): Promise<RunSummary[]> => runsTagged(redis.url, 'baton/schedule', schedule);
 
 interface Tick {
   tickTime: string;

@@ -4,15 +4,14 @@
  * key twice; a failing sensor records FAILURE ticks and keeps going; operators list, start, stop
  * and test sensors, and read their ticks, from the CLI.
  */
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openInstance } from '../src/instance/open-instance.js';
 import type { RunSummary } from '../src/instance/types.js';
-import { ROOT, runCli } from './helpers/cli.js';
-import { tempDir, waitFor } from './helpers/distributed.js';
+import { runCli } from './helpers/cli.js';
+import { waitFor } from './helpers/distributed.js';
 import { startTestRedis, type TestRedis } from './helpers/redis.js';
-import { startServe, stopAllServes } from './helpers/serve.js';
+import { runsTagged, sensorJob, startServe, stopAllServes } from './helpers/serve.js';
 
 let redis: TestRedis;
 beforeAll(async () => {
@@ -25,25 +24,8 @@ afterEach(stopAllServes);
 
 const IN_PROCESS = 'run_config: { execution: { config: { in_process: {} } } }';
 
-/** A job with the fixture's modules, an inbox beside it, and this `sensors:` block. */
-function jobWith(name: string, sensors: string): { file: string; inbox: string } {
-  const dir = tempDir();
-  cpSync(path.join(ROOT, 'test/fixtures/sensors'), dir, { recursive: true });
-  const inbox = path.join(dir, 'inbox');
-  mkdirSync(inbox, { recursive: true });
-  const file = path.join(dir, 'job.yaml');
-  writeFileSync(file, `name: ${name}\nops:\n  handle: { fn: ./ops.mjs#handle }\nsensors:\n${sensors}`);
-  return { file, inbox };
-}
-
-async function sensorRuns(sensor: string): Promise<RunSummary[]> {
-  const instance = await openInstance({ redis: redis.url });
-  try {
-    return (await instance.getRuns({ tags: { 'baton/sensor': sensor }, limit: 1000 })).runs;
-  } finally {
-    await instance.close();
-  }
-}
+const jobWith = sensorJob;
+const sensorRuns = (sensor: string): Promise<RunSummary[]> => runsTagged(redis.url, 'baton/sensor', sensor);
 
 interface Tick {
   status: string;

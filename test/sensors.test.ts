@@ -4,7 +4,7 @@
  * a run key twice, the cursor saved after the runs, FAILURE ticks for a throwing, timed-out or
  * malformed evaluation with the sensor going on, and `sensors test` launching nothing.
  */
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -16,24 +16,15 @@ import { openInstance } from '../src/instance/open-instance.js';
 import { startUiServer } from '../src/ui-server/server.js';
 import type { Instance } from '../src/instance/types.js';
 import { loadJob, parseJob } from '../src/job/load-job.js';
-import { ROOT, runCli, tempDir } from './helpers/cli.js';
+import { runCli, tempDir } from './helpers/cli.js';
 import { waitFor } from './helpers/distributed.js';
+import { sensorJob } from './helpers/serve.js';
 
-const FIXTURE = path.join(ROOT, 'test/fixtures/sensors');
 const OPS = 'ops:\n  handle: { fn: ./ops.mjs#handle }\n';
 const IN_PROCESS = 'run_config: { execution: { config: { in_process: {} } } }';
 const silent = pino({ level: 'silent' });
 
-/** A job directory with the fixture's modules, an inbox, and this `sensors:` block. */
-function jobDir(name: string, sensors: string): { dir: string; file: string; inbox: string } {
-  const dir = tempDir('baton-sensors-');
-  cpSync(FIXTURE, dir, { recursive: true });
-  const inbox = path.join(dir, 'inbox');
-  mkdirSync(inbox, { recursive: true });
-  const file = path.join(dir, 'job.yaml');
-  writeFileSync(file, `name: ${name}\n${OPS}sensors:\n${sensors}`);
-  return { dir, file, inbox };
-}
+const jobDir = sensorJob;
 
 const opened: Instance[] = [];
 afterAll(async () => {

@@ -4,14 +4,14 @@
  * schedule is switched on and its ticks make runs; a failing sensor's FAILURE tick shows its
  * error; a directory sensor's run is linked from its tick.
  */
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openLocalAutomationStores } from '../src/automation/local-tick-store.js';
 import { browserSkipReason, launchChromium, screenshot, startTestUi, type TestUi } from './helpers/browser.js';
-import { ROOT } from './helpers/cli.js';
 import { tempDir } from './helpers/distributed.js';
+import { sensorJob } from './helpers/serve.js';
 
 const skip = browserSkipReason();
 if (skip) console.warn(skip);
@@ -25,15 +25,12 @@ describe.skipIf(skip !== undefined)('Schedules and Sensors pages in Chromium', (
   let page: Page;
 
   beforeAll(async () => {
-    const jobs = tempDir();
-    cpSync(path.join(ROOT, 'test/fixtures/sensors'), jobs, { recursive: true });
-    mkdirSync(path.join(jobs, 'inbox'), { recursive: true });
-    writeFileSync(path.join(jobs, 'inbox', 'report.csv'), 'r');
-    writeFileSync(
-      path.join(jobs, 'job.yaml'),
-      `name: auto_ui\nops:\n  handle: { fn: ./ops.mjs#handle }\nschedules:\n  every2:\n    cron: "*/2 * * * * *"\n    ${IN_PROCESS}\n` +
-        `sensors:\n  broken:\n    fn: ./sensors.mjs#broken\n    interval_seconds: 1\n    status: running\n  inbox:\n    fn: ./sensors.mjs#newFiles\n    interval_seconds: 1\n    status: running\n    ${IN_PROCESS}\n`,
+    const { dir: jobs, inbox } = sensorJob(
+      'auto_ui',
+      `  broken:\n    fn: ./sensors.mjs#broken\n    interval_seconds: 1\n    status: running\n  inbox:\n    fn: ./sensors.mjs#newFiles\n    interval_seconds: 1\n    status: running\n    ${IN_PROCESS}\n`,
+      `schedules:\n  every2:\n    cron: "*/2 * * * * *"\n    ${IN_PROCESS}\n`,
     );
+    writeFileSync(path.join(inbox, 'report.csv'), 'r');
     const storageDir = tempDir();
     const { pino } = await import('pino');
     ui = await startTestUi({

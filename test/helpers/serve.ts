@@ -1,6 +1,10 @@
-/** `coordinator serve` processes for tests: started on a Redis, stopped (SIGTERM) by the test or by stopAllServes. */
+/** `coordinator serve` processes for tests (started on a Redis, stopped by the test or by stopAllServes), and what schedule and sensor tests share. */
 import { spawn } from 'node:child_process';
-import { CLI } from './cli.js';
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { openInstance } from '../../src/instance/open-instance.js';
+import type { RunSummary } from '../../src/instance/types.js';
+import { CLI, ROOT, tempDir } from './cli.js';
 
 export interface Serve {
   logs(): string;
@@ -31,4 +35,25 @@ export function startServe(redisUrl: string, jobs: string, extraArgs: readonly s
 
 export async function stopAllServes(): Promise<void> {
   await Promise.all([...serves].map((s) => s.stop()));
+}
+
+/** The runs of a Redis instance with this tag (newest first). */
+export async function runsTagged(redisUrl: string, key: string, value: string): Promise<RunSummary[]> {
+  const instance = await openInstance({ redis: redisUrl });
+  try {
+    return (await instance.getRuns({ tags: { [key]: value }, limit: 1000 })).runs;
+  } finally {
+    await instance.close();
+  }
+}
+
+/** A job in a fresh directory with the sensor fixtures' modules, an empty inbox beside it, this `sensors:` block (and `before` it, e.g. `schedules:`). */
+export function sensorJob(name: string, sensors: string, before = ''): { dir: string; file: string; inbox: string } {
+  const dir = tempDir('baton-sensors-');
+  cpSync(path.join(ROOT, 'test/fixtures/sensors'), dir, { recursive: true });
+  const inbox = path.join(dir, 'inbox');
+  mkdirSync(inbox, { recursive: true });
+  const file = path.join(dir, 'job.yaml');
+  writeFileSync(file, `name: ${name}\nops:\n  handle: { fn: ./ops.mjs#handle }\n${before}sensors:\n${sensors}`);
+  return { dir, file, inbox };
 }

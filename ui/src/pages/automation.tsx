@@ -3,7 +3,11 @@ import type { TickRecord } from '../../../src/automation/tick-store.js';
 import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
-import { runLink, usePoll } from './fleet.js';
+import { href } from '../router.js';
+import { usePoll } from './fleet.js';
+
+/** Schedule and sensor run ids share a prefix (`sched-`, `sensor-`): shown without it. */
+const runLink = (runId: string) => <a href={href(['runs', runId])}><code>{runId.replace(/^(sched|sensor)-/, '').slice(0, 8)}</code></a>;
 
 interface Common {
   id: string;
