@@ -167,7 +167,9 @@ describe('the sensors daemon over a local instance, on a fake clock', () => {
     const job = await loadJob(file);
     const h = await harness(job);
     await h.stores.sensors.setCursor('test_job/inbox', 'before');
-    const result = await testSensor(h.stores.sensors, job, job.sensors?.get('inbox') as NonNullable<JobDefinition['sensors']> extends ReadonlyMap<string, infer S> ? S : never, silent);
+    const sensor = job.sensors?.get('inbox');
+    if (!sensor) throw new Error('no sensor');
+    const result = await testSensor(h.stores.sensors, job, sensor, silent);
     expect(result).toMatchObject({ runs: [{ runKey: 'a.csv' }], cursor: 'a.csv', storedCursor: 'before' });
     const cli = await runCli(['sensors', 'test', 'inbox', '--jobs', file, '--storage', h.storageDir, '--json']);
     expect(cli.code, cli.stderr).toBe(0);
@@ -178,6 +180,20 @@ describe('the sensors daemon over a local instance, on a fake clock', () => {
     const missing = await runCli(['sensors', 'test', 'nope', '--jobs', file, '--storage', h.storageDir]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/no sensor "nope".*test_job\/inbox/);
+  });
+
+  it('a sensor written in TypeScript is evaluated like a .mjs one', async () => {
+    const { dir, file } = jobDir('ts_job', `  typed:\n    fn: ./typed-sensor.ts#typed\n    interval_seconds: 1\n`);
+    writeFileSync(
+      path.join(dir, 'typed-sensor.ts'),
+      'interface Ctx { cursor?: string }\nexport async function typed({ cursor }: Ctx): Promise<{ runs: Array<{ run_key: string }> }> {\n  return { runs: [{ run_key: `ts-${cursor ?? \'none\'}` }] };\n}\n',
+    );
+    const job = await loadJob(file);
+    const h = await harness(job);
+    await h.stores.sensors.setCursor('ts_job/typed', 'c1');
+    const sensor = job.sensors?.get('typed');
+    if (!sensor) throw new Error('no sensor');
+    expect((await testSensor(h.stores.sensors, job, sensor, silent)).runs).toEqual([{ runKey: 'ts-c1' }]);
   });
 
   it('coordinator ui without Redis runs the sensors itself, with state in its storage directory', async () => {
