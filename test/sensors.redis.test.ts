@@ -58,7 +58,7 @@ describe('sensors run by serve', () => {
     drop('c.csv');
     const second = startServe(redis.url, file); // a restart: a and b are not made again
     await until(['a.csv', 'b.csv', 'c.csv']);
-    startServe(redis.url, file); // two serves at once
+    const third = startServe(redis.url, file); // two serves at once
     for (const f of ['d.csv', 'e.csv', 'f.csv']) drop(f);
     await until(['a.csv', 'b.csv', 'c.csv', 'd.csv', 'e.csv', 'f.csv']);
     // A few more intervals with both serves and nothing new: still one run per file.
@@ -69,6 +69,10 @@ describe('sensors run by serve', () => {
 
     expect(await keysOf()).toEqual(['a.csv', 'b.csv', 'c.csv', 'd.csv', 'e.csv', 'f.csv']);
     const history = await ticks(file, 'inbox');
+    // Each evaluation (the fixture logs one line) had a tick of its own: none ran twice in an interval.
+    const evaluations = [first, second, third].map((s) => s.logs().match(/looked at the inbox/g)?.length ?? 0).reduce((a, b) => a + b, 0);
+    expect(evaluations).toBeGreaterThan(0);
+    expect(evaluations).toBeLessThanOrEqual(history.length);
     const launched = history.flatMap((t) => t.runKeys ?? []);
     expect(launched.sort()).toEqual(['a.csv', 'b.csv', 'c.csv', 'd.csv', 'e.csv', 'f.csv']);
     expect(history.filter((t) => t.status === 'FAILURE')).toEqual([]);
