@@ -7,6 +7,7 @@ import { registerPlan } from './commands/plan.js';
 import { registerRun } from './commands/run.js';
 import { registerRuns } from './commands/runs.js';
 import { registerSchedules } from './commands/schedules.js';
+import { registerSensors } from './commands/sensors.js';
 import { registerSchema } from './commands/schema.js';
 import { registerServe } from './commands/serve.js';
 import { registerStatus } from './commands/status.js';
@@ -40,6 +41,7 @@ registerLimits(program);
 registerServe(program);
 registerUi(program);
 registerSchedules(program);
+registerSensors(program);
 registerSchema(program);
 registerWorkers(program);
 

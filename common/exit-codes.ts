@@ -6,7 +6,7 @@ import { redactCredentials } from '../src/redact.js';
 export const EXIT = { success: 0, runFailed: 1, invalidInput: 2, interrupted: 130 } as const;
 
 /** Codes that mean the user's input (or environment) was wrong and nothing ran. */
-const INPUT_CODES: ReadonlySet<string> = new Set(['USAGE', 'REDIS_UNAVAILABLE', 'LIMIT_INVALID', 'NEEDS_REDIS', 'RUN_NOT_FOUND', 'SCHEDULE_NOT_FOUND', 'RUN_NOT_RESUMABLE', 'RUN_BUSY']);
+const INPUT_CODES: ReadonlySet<string> = new Set(['USAGE', 'REDIS_UNAVAILABLE', 'LIMIT_INVALID', 'NEEDS_REDIS', 'RUN_NOT_FOUND', 'SCHEDULE_NOT_FOUND', 'SENSOR_NOT_FOUND', 'RUN_NOT_RESUMABLE', 'RUN_BUSY']);
 
 /** The `--json` object for an error (`{"error":{"code","message","problems"}}`): a public contract. */
 export function errorJson(e: unknown): { error: { code: string; message: string; problems: Problem[] } } {

@@ -34,6 +34,9 @@ export type ErrorCode =
   | 'RUN_LEASE_LOST'
   | 'LIMIT_INVALID'
   | 'SCHEDULE_NOT_FOUND'
+  | 'SENSOR_NOT_FOUND'
+  /** A sensor's evaluation threw, returned something that is not a sensor result, or took too long. */
+  | 'SENSOR_FAILED'
   /** The operation needs a Redis instance (limits, resume, a distributed run); this one is local. */
   | 'NEEDS_REDIS'
   | 'USAGE';

@@ -2,13 +2,12 @@
  * Schedules run by real `coordinator serve` processes on a real Redis: one run per tick across
  * three serves, none twice; catch-up after downtime; operators start and stop schedules in Redis.
  */
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openInstance } from '../src/instance/open-instance.js';
 import type { RunSummary } from '../src/instance/types.js';
-import { CLI, runCli } from './helpers/cli.js';
+import { runCli } from './helpers/cli.js';
+import { runsTagged, startServe as startServeOn, stopAllServes, type Serve } from './helpers/serve.js';
 import { tempDir, waitFor } from './helpers/distributed.js';
 import { startTestRedis, type TestRedis } from './helpers/redis.js';
 
@@ -20,34 +19,9 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-interface Serve {
-  logs(): string;
-  stop(): Promise<void>;
-}
-const serves = new Set<Serve>();
-afterEach(async () => {
-  await Promise.all([...serves].map((s) => s.stop()));
-});
+afterEach(stopAllServes);
 
-function startServe(jobs: string): Serve {
-  const child = spawn(process.execPath, [CLI, 'serve', '--jobs', jobs, '--schedule-interval', '0.25'], {
-    env: { ...process.env, REDIS_URL: redis.url },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let logs = '';
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (logs += c));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const serve: Serve = {
-    logs: () => logs,
-    async stop() {
-      serves.delete(serve);
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
-  serves.add(serve);
-  return serve;
-}
+const startServe = (jobs: string): Serve => startServeOn(redis.url, jobs);
 
 /** A job in a fresh directory with the given `schedules:` YAML block; returns its path. */
 function jobWith(name: string, schedules: string): string {
@@ -60,14 +34,7 @@ function jobWith(name: string, schedules: string): string {
 
 const IN_PROCESS = 'run_config: { execution: { config: { in_process: {} } } }';
 
-async function scheduledRuns(schedule: string): Promise<RunSummary[]> {
-  const instance = await openInstance({ redis: redis.url });
-  try {
-    return (await instance.getRuns({ tags: { 'baton/schedule': schedule }, limit: 1000 })).runs;
-  } finally {
-    await instance.close();
-  }
-}
+const scheduledRuns = (schedule: string): Promise<RunSummary[]> => runsTagged(redis.url, 'baton/schedule', schedule);
 
 interface Tick {
   tickTime: string;
@@ -90,7 +57,7 @@ describe('schedules run by serve', () => {
     // ~20 s of ticks once the serves run.
     await waitFor('a first scheduled run', async () => ((await scheduledRuns('every2')).length > 0 ? true : undefined));
     await new Promise((r) => setTimeout(r, 20_000));
-    await Promise.all([...serves].map((s) => s.stop()));
+    await stopAllServes();
 
     const runs = await scheduledRuns('every2');
     const times = runs.map((r) => Date.parse(r.tags['baton/scheduled_time'] as string)).sort((a, b) => a - b);

@@ -1,136 +1,50 @@
 import type { Command } from 'commander';
-import type { Redis } from 'ioredis';
 import { isoInZone, nextTicks } from '../../src/core/schedule-ticks.js';
-import type { JobDefinition, ScheduleDefinition } from '../../src/core/types.js';
-import { BatonError } from '../../src/errors.js';
-import { collect, jobPathsOf, positive } from '../../common/options.js';
-import { REDIS_OPTION, redisUrlOf } from '../redis-option.js';
-
-interface Flags {
-  redis?: string;
-  jobs: string[];
-}
-
-const JOBS_FLAGS = '--jobs <path>';
-const JOBS_HELP = 'job file or directory of job files declaring the schedules (repeatable; default $BATON_JOBS)';
-
-async function loadJobs(flags: Flags): Promise<Map<string, JobDefinition>> {
-  const paths = jobPathsOf(flags.jobs);
-  if (paths.length === 0) throw new BatonError('USAGE', 'give the job files that declare the schedules with --jobs PATH (or $BATON_JOBS)');
-  const { loadJobRegistry } = await import('../../src/distributed/job-registry.js');
-  return loadJobRegistry(paths);
-}
-
-interface Found {
-  job: JobDefinition;
-  schedule: ScheduleDefinition;
-  id: string;
-}
-
-/** `job/name`, or `name` alone when only one job has a schedule of that name. */
-function findSchedule(jobs: ReadonlyMap<string, JobDefinition>, name: string): Found {
-  const all = [...jobs.values()].flatMap((job) => [...(job.schedules?.values() ?? [])].map((schedule) => ({ job, schedule, id: `${job.name}/${schedule.name}` })));
-  const slash = name.indexOf('/');
-  const matches = slash >= 0 ? all.filter((f) => f.id === name) : all.filter((f) => f.schedule.name === name);
-  if (matches.length === 1) return matches[0] as Found;
-  if (matches.length > 1) {
-    throw new BatonError('USAGE', `schedule "${name}" is declared by several jobs: name one of ${matches.map((f) => f.id).join(', ')}`);
-  }
-  const known = all.map((f) => f.id).join(', ') || 'none';
-  throw new BatonError('SCHEDULE_NOT_FOUND', `no schedule "${name}" in the jobs given with --jobs (schedules: ${known})`);
-}
-
-async function withRedis<T>(flag: string | undefined, fn: (redis: Redis) => Promise<T>): Promise<T> {
-  const { assertRedisReachable, createRedis } = await import('../../src/distributed/connection.js');
-  const url = redisUrlOf(flag);
-  await assertRedisReachable(url);
-  const redis = createRedis(url, { onError: () => {} });
-  try {
-    return await fn(redis);
-  } finally {
-    await redis.quit().catch(() => redis.disconnect());
-  }
-}
-
-async function storeOf(redis: Redis) {
-  const { createScheduleStore } = await import('../../src/distributed/schedule-store.js');
-  return createScheduleStore(redis);
-}
+import { positive } from '../../common/options.js';
+import { entriesOf, findEntry, loadJobs, nameArgument, print, registerStartStop, tickLine, withAutomationOptions, withStores, type AutomationFlags } from '../automation-options.js';
 
 export function registerSchedules(program: Command): void {
-  const schedules = program.command('schedules').description('the schedules declared in job files; start and stop them in this Redis');
+  const schedules = program.command('schedules').description('the schedules declared in job files; start and stop them in the instance');
 
-  schedules
-    .command('list')
-    .description('each schedule with its cron line, time zone, status in this Redis and next tick')
-    .option(...REDIS_OPTION)
-    .option(JOBS_FLAGS, JOBS_HELP, collect, [])
+  withAutomationOptions(schedules.command('list').description('each schedule with its cron line, time zone, status in the instance and next tick'), 'schedules')
     .option('--json', 'print an array of schedule objects')
-    .action(async (flags: Flags & { json?: boolean }) => {
-      const jobs = await loadJobs(flags);
-      const rows = await withRedis(flags.redis, async (redis) => {
-        const store = await storeOf(redis);
+    .action(async (flags: AutomationFlags & { json?: boolean }) => {
+      const found = entriesOf((await loadJobs(flags, 'schedules')).values(), 'schedules');
+      const rows = await withStores(flags, async (stores) => {
         const out = [];
-        for (const job of jobs.values()) {
-          for (const s of job.schedules?.values() ?? []) {
-            const id = `${job.name}/${s.name}`;
-            const status = (await store.statusOf(id)) ?? s.defaultStatus;
-            const next = nextTicks(s, new Date(), 1)[0];
-            out.push({ id, job: job.name, name: s.name, cron: s.cron, timezone: s.timezone, status, catchup: s.catchup, nextTick: next ? isoInZone(next, s.timezone) : null });
-          }
+        for (const { job, entry: s, id } of found) {
+          const status = (await stores.schedules.statusOf(id)) ?? s.defaultStatus;
+          const next = nextTicks(s, new Date(), 1)[0];
+          out.push({ id, job: job.name, name: s.name, cron: s.cron, timezone: s.timezone, status, catchup: s.catchup, nextTick: next ? isoInZone(next, s.timezone) : null });
         }
         return out;
       });
-      if (flags.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-      else if (rows.length === 0) process.stdout.write('no schedules in these jobs\n');
-      else for (const r of rows) process.stdout.write(`${r.id}  ${r.status}  "${r.cron}" ${r.timezone}  next ${r.nextTick ?? '-'}\n`);
+      print(flags.json, rows, () => (rows.length === 0 ? ['no schedules in these jobs'] : rows.map((r) => `${r.id}  ${r.status}  "${r.cron}" ${r.timezone}  next ${r.nextTick ?? '-'}`)));
     });
 
-  for (const status of ['running', 'stopped'] as const) {
-    const verb = status === 'running' ? 'start' : 'stop';
-    schedules
-      .command(verb)
-      .description(status === 'running' ? 'start a schedule (from now on: ticks missed while stopped are not caught up)' : 'stop a schedule; serve makes no more runs for it')
-      .argument('<name>', 'job/schedule, or the schedule name alone when only one job has it')
-      .option(...REDIS_OPTION)
-      .option(JOBS_FLAGS, JOBS_HELP, collect, [])
-      .action(async (name: string, flags: Flags) => {
-        const found = findSchedule(await loadJobs(flags), name);
-        await withRedis(flags.redis, async (redis) => (await storeOf(redis)).setStatus(found.id, status, Date.now()));
-        process.stdout.write(`${found.id} ${status}\n`);
-      });
-  }
+  registerStartStop(schedules, 'schedules', (status) =>
+    status === 'running' ? 'start a schedule (from now on: ticks missed while stopped are not caught up)' : 'stop a schedule; serve makes no more runs for it',
+  );
 
-  schedules
-    .command('preview')
-    .description('the next tick times of a schedule, in its time zone')
-    .argument('<name>', 'job/schedule, or the schedule name alone when only one job has it')
-    .option(JOBS_FLAGS, JOBS_HELP, collect, [])
+  withAutomationOptions(schedules.command('preview').description('the next tick times of a schedule, in its time zone').argument(...nameArgument('schedules')), 'schedules', false)
     .option('--count <n>', 'how many tick times', positive('--count', true), 5)
-    .action(async (name: string, flags: Flags & { count: number }) => {
-      const { schedule } = findSchedule(await loadJobs(flags), name);
-      for (const t of nextTicks(schedule, new Date(), flags.count)) process.stdout.write(`${isoInZone(t, schedule.timezone)}\n`);
+    .action(async (name: string, flags: AutomationFlags & { count: number }) => {
+      const { entry } = findEntry((await loadJobs(flags, 'schedules')).values(), name, ['schedules']);
+      for (const t of nextTicks(entry, new Date(), flags.count)) process.stdout.write(`${isoInZone(t, entry.timezone)}\n`);
     });
 
-  program
-    .command('ticks')
-    .description("a schedule's tick history, newest first: STARTED, SUCCESS (its runs), SKIPPED (why), FAILURE (the error)")
-    .argument('<name>', 'job/schedule, or the schedule name alone when only one job has it')
-    .option(...REDIS_OPTION)
-    .option(JOBS_FLAGS, JOBS_HELP, collect, [])
+  withAutomationOptions(
+    program
+      .command('ticks')
+      .description("a schedule's or sensor's tick history, newest first: STARTED, SUCCESS (its runs), SKIPPED (why), FAILURE (the error)")
+      .argument(...nameArgument('both')),
+    'both',
+  )
     .option('--limit <n>', 'at most this many ticks', positive('--limit', true), 50)
     .option('--json', 'print an array of tick objects')
-    .action(async (name: string, flags: Flags & { json?: boolean; limit: number }) => {
-      const { id } = findSchedule(await loadJobs(flags), name);
-      const ticks = await withRedis(flags.redis, async (redis) => (await storeOf(redis)).ticks(id, flags.limit));
-      if (flags.json) {
-        process.stdout.write(`${JSON.stringify(ticks, null, 2)}\n`);
-        return;
-      }
-      if (ticks.length === 0) process.stdout.write(`no ticks yet for ${id}\n`);
-      for (const t of ticks) {
-        const detail = t.status === 'SKIPPED' ? t.reason : t.status === 'FAILURE' ? t.error : t.runIds.join(', ');
-        process.stdout.write(`${t.tickTime}  ${t.status}${detail ? `  ${detail}` : ''}\n`);
-      }
+    .action(async (name: string, flags: AutomationFlags & { json?: boolean; limit: number }) => {
+      const { id, kind } = findEntry((await loadJobs(flags, 'both')).values(), name, ['schedules', 'sensors']);
+      const ticks = await withStores(flags, (stores) => stores[kind].ticks(id, flags.limit));
+      print(flags.json, ticks, () => (ticks.length === 0 ? [`no ticks yet for ${id}`] : ticks.map(tickLine)));
     });
 }

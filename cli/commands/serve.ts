@@ -15,12 +15,12 @@ interface ServeFlags {
 export function registerServe(program: Command): void {
   program
     .command('serve')
-    .description('long-running: adopt orphaned runs (their coordinator died) of the jobs given with --jobs, and finish them; run their schedules')
+    .description('long-running: adopt orphaned runs (their coordinator died) of the jobs given with --jobs, and finish them; run their schedules and sensors')
     .option(...REDIS_OPTION)
     .option('--jobs <path>', 'job file or directory of job files whose runs this process may adopt (repeatable; default $BATON_JOBS)', collect, [])
     .option('--interval <seconds>', 'how often runs are looked at', positive('--interval', false), SERVE_DEFAULTS.intervalMs / 1000)
     .option('--max-runs <n>', 'runs driven at once', positive('--max-runs', true), SERVE_DEFAULTS.maxRuns)
-    .option('--schedule-interval <seconds>', 'how often the schedules of --jobs are evaluated', positive('--schedule-interval', false), SERVE_DEFAULTS.scheduleIntervalMs / 1000)
+    .option('--schedule-interval <seconds>', 'how often the schedules and sensors of --jobs are evaluated (a sensor at most once per its interval_seconds)', positive('--schedule-interval', false), SERVE_DEFAULTS.scheduleIntervalMs / 1000)
     .action(async (flags: ServeFlags) => {
       const jobPaths = jobPathsOf(flags.jobs);
       if (jobPaths.length === 0) throw new BatonError('USAGE', 'give the jobs whose runs may be adopted with --jobs PATH (or $BATON_JOBS)');

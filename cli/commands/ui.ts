@@ -19,7 +19,7 @@ interface UiFlags {
 export function registerUi(program: Command): void {
   program
     .command('ui')
-    .description('serve the web UI: jobs, Launchpad, live runs, limits and workers')
+    .description('serve the web UI: jobs, Launchpad, live runs, schedules, sensors, limits and workers; without --redis it also runs the schedules and sensors')
     .option('--jobs <path>', 'a job file, or a directory searched for them (repeatable; default $BATON_JOBS)', collect, [])
     .option('--redis <url>', 'show and launch the runs of this Redis (default: a local instance, no Redis)')
     .option('--storage <dir>', 'local instance directory (default $BATON_HOME, else a fresh temp directory)')
@@ -34,7 +34,9 @@ export function registerUi(program: Command): void {
       if (flags.redis !== undefined && flags.storage !== undefined) throw new BatonError('USAGE', 'give --redis or --storage, not both');
       const instance = await openInstance(flags.redis !== undefined ? { redis: redisUrlOf(flags.redis) } : flags.storage !== undefined ? { storageDir: flags.storage } : {});
       let ui;
+      let automation: Awaited<ReturnType<typeof automationOf>> | undefined;
       try {
+        automation = await automationOf(flags.redis !== undefined ? redisUrlOf(flags.redis) : undefined, instance.storageDir);
         ui = await startUiServer({
           instance,
           jobPaths: jobPathsOf(flags.jobs),
@@ -43,12 +45,14 @@ export function registerUi(program: Command): void {
           basePath: flags.basePath,
           ...(flags.authToken ?? process.env.BATON_UI_TOKEN ? { authToken: flags.authToken ?? process.env.BATON_UI_TOKEN } : {}),
           insecure: flags.insecure === true,
+          automation,
         });
       } catch (e) {
+        await automation?.stores.close();
         await instance.close();
         throw e;
       }
-      if (instance.storageDir && flags.redis === undefined) console.log(`baton storage: ${instance.storageDir}`);
+      if (instance.storageDir && flags.redis === undefined) console.log(`baton storage: ${instance.storageDir} (schedules and sensors run here)`);
       console.log(`baton UI: ${ui.url}`);
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
@@ -56,6 +60,23 @@ export function registerUi(program: Command): void {
         process.once('SIGTERM', stop);
       });
       await ui.close();
+      await automation.stores.close();
       await instance.close();
     });
+}
+
+/**
+ * Schedule and sensor state: without Redis, files in the local instance's directory, and this
+ * process runs them (like `dagster dev`); with Redis, that Redis's state, run by `serve`.
+ */
+async function automationOf(redisUrl: string | undefined, storageDir: string | undefined) {
+  if (redisUrl === undefined) {
+    const { openLocalAutomationStores } = await import('../../src/automation/local-tick-store.js');
+    return { stores: openLocalAutomationStores(storageDir as string), run: true };
+  }
+  const { createRedis } = await import('../../src/distributed/connection.js');
+  const { redisAutomationStores } = await import('../../src/distributed/schedule-store.js');
+  const redis = createRedis(redisUrl, { onError: () => {} });
+  const stores = redisAutomationStores(redis);
+  return { stores: { ...stores, close: async () => void (await redis.quit().catch(() => redis.disconnect())) }, run: false };
 }

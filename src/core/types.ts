@@ -73,6 +73,25 @@ export interface JobDefinition {
   runConfig?: JobRunConfig;
   /** Its `schedules:`, in declaration order (not covered by `hash`). */
   schedules?: ReadonlyMap<string, ScheduleDefinition>;
+  /** Its `sensors:`, in declaration order (not covered by `hash`). */
+  sensors?: ReadonlyMap<string, SensorDefinition>;
+}
+
+/** A sensor declared in a job file: a function evaluated every interval that asks for runs by run_key. */
+export interface SensorDefinition {
+  name: string;
+  /** The sensor function: `module` absolute, `exportName` ('default' without `#`), `ref` as written. */
+  fn: { module: string; exportName: string; ref: string };
+  intervalSeconds: number;
+  /** An evaluation that runs longer is a FAILURE tick. */
+  timeoutSeconds: number;
+  /** Default run config of its runs (merged over the job's; a request's own is merged over it). */
+  runConfig?: JobRunConfig;
+  tags: Tags;
+  /** Op selection; absent: every op. */
+  selection?: string[];
+  /** Its status until an operator starts or stops it in the instance. */
+  defaultStatus: 'running' | 'stopped';
 }
 
 /** After downtime: run the latest missed tick, every missed tick (up to max_catchup), or none. */

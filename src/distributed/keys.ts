@@ -30,6 +30,12 @@
  *   <prefix>:{schedules}:tick:<id>:<ms>  string  the tick's record (JSON); SET NX claims the tick
  *   <prefix>:{schedules}:ticks:<id>      zset    tick times (ms) with a record, for history
  *
+ * Sensors keep the same keys under the hash tag `{sensors}` (the cursor is the sensor's own
+ * string), and two more:
+ *
+ *   <prefix>:{sensors}:runkeys:<id>      hash    run_key -> JSON {runId, launched}; HSETNX claims a key
+ *   <prefix>:{sensors}:lastkey           hash    id -> the last run_key launched
+ *
  * The default prefix is `baton` (options.ts).
  */
 import { DISTRIBUTED_DEFAULTS } from './options.js';
@@ -121,12 +127,16 @@ export interface ScheduleKeys {
   lock(id: string): string;
   tick(id: string, tickMs: number): string;
   ticks(id: string): string;
+  runKeys(id: string): string;
+  lastKey: string;
 }
 
-/** The keys of schedules (one hash tag, `{schedules}`). */
-export function scheduleKeys(prefix: string = DEFAULT_PREFIX): ScheduleKeys {
-  const base = `${prefix}:{schedules}`;
+/** The keys of schedules (one hash tag, `{schedules}`), or of sensors (`{sensors}`). */
+export function scheduleKeys(prefix: string = DEFAULT_PREFIX, tag: 'schedules' | 'sensors' = 'schedules'): ScheduleKeys {
+  const base = `${prefix}:{${tag}}`;
   return {
+    runKeys: (id) => `${base}:runkeys:${id}`,
+    lastKey: `${base}:lastkey`,
     status: `${base}:status`,
     cursor: `${base}:cursor`,
     lock: (id) => `${base}:lock:${id}`,

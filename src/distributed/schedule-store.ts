@@ -1,41 +1,20 @@
 /**
- * Schedule state in Redis (keys: keys.ts, all under `{schedules}`): whether each schedule is
- * running (set by operators, not the file), the cursor up to which its ticks were evaluated, and
- * its tick history. A tick is claimed with SET NX on its own key before any run is made, so one
- * serve, and only one, acts on each (schedule, tick time).
+ * Schedule and sensor state in Redis (keys: keys.ts, all under `{schedules}` or `{sensors}`): the
+ * Redis adapter of `TickStore` (src/automation/tick-store.ts). A tick is claimed with SET NX on
+ * its own key before any run is made, so one serve, and only one, acts on each (schedule, tick
+ * time); a sensor's run key is claimed with HSETNX, so it makes one run, ever.
  */
 import type { Redis } from 'ioredis';
 import type { ScheduleDefinition } from '../core/types.js';
+import { TICK_RETENTION, type AutomationKind, type AutomationStores, type RunKeyClaim, type TickRecord, type TickStore } from '../automation/tick-store.js';
 import { scheduleKeys } from './keys.js';
 
-export type TickStatus = 'STARTED' | 'SUCCESS' | 'SKIPPED' | 'FAILURE';
-
-export interface TickRecord {
-  /** `job/schedule` */
-  schedule: string;
-  /** ISO-8601 (UTC) of the tick. */
-  tickTime: string;
-  status: TickStatus;
-  runIds: string[];
-  /** SKIPPED: why. */
-  reason?: string;
-  /** FAILURE: what went wrong. */
-  error?: string;
-  /** ISO-8601 of the last change. */
-  at: string;
-  /** ISO-8601 of the evaluation that claimed it (ticks caught up together share it). */
-  evaluatedAt: string;
-  /** The serve that claimed it. */
-  by: string;
-}
-
-/** Tick records kept per schedule, and how long a tick key lives. */
-export const TICK_RETENTION = { count: 200, ttlSeconds: 7 * 24 * 3600 } as const;
+export { TICK_RETENTION, type TickRecord, type TickStatus } from '../automation/tick-store.js';
 
 export const scheduleId = (job: string, s: Pick<ScheduleDefinition, 'name'>): string => `${job}/${s.name}`;
 
-export function createScheduleStore(redis: Redis, prefix?: string) {
-  const k = scheduleKeys(prefix);
+export function createRedisTickStore(redis: Redis, kind: AutomationKind, prefix?: string): TickStore {
+  const k = scheduleKeys(prefix, kind);
 
   const write = async (r: TickRecord, mode: 'NX' | 'XX'): Promise<boolean> => {
     const key = k.tick(r.schedule, Date.parse(r.tickTime));
@@ -53,42 +32,62 @@ export function createScheduleStore(redis: Redis, prefix?: string) {
   };
 
   return {
-    /** The status set by an operator, if any. */
-    async statusOf(id: string): Promise<'running' | 'stopped' | undefined> {
+    async statusOf(id) {
       const v = await redis.hget(k.status, id);
       return v === 'running' || v === 'stopped' ? v : undefined;
     },
-    /** Starting evaluates from now on: ticks missed while stopped are not caught up. */
-    async setStatus(id: string, status: 'running' | 'stopped', nowMs: number): Promise<void> {
+    async setStatus(id, status, cursorOnStart) {
       const m = redis.multi().hset(k.status, id, status);
-      if (status === 'running') m.hset(k.cursor, id, String(nowMs));
+      if (status === 'running' && cursorOnStart !== undefined) m.hset(k.cursor, id, String(cursorOnStart));
       await m.exec();
     },
-    async cursor(id: string): Promise<number | undefined> {
-      const v = await redis.hget(k.cursor, id);
-      return v === null ? undefined : Number(v);
+    async cursor(id) {
+      return (await redis.hget(k.cursor, id)) ?? undefined;
     },
-    async setCursor(id: string, ms: number): Promise<void> {
-      await redis.hset(k.cursor, id, String(ms));
+    async setCursor(id, value) {
+      await redis.hset(k.cursor, id, String(value));
     },
-    /** One serve evaluates a schedule at a time (a lease; the tick claims stay the guarantee). */
-    async lock(id: string, holder: string, ms: number): Promise<boolean> {
+    async lock(id, holder, ms) {
       return (await redis.set(k.lock(id), holder, 'PX', ms, 'NX')) === 'OK';
     },
-    async unlock(id: string, holder: string): Promise<void> {
+    async unlock(id, holder) {
       if ((await redis.get(k.lock(id))) === holder) await redis.del(k.lock(id));
     },
-    /** Claims the tick: true for exactly one caller per (schedule, tick time). */
-    claim: (r: TickRecord): Promise<boolean> => write(r, 'NX'),
-    update: (r: TickRecord): Promise<boolean> => write(r, 'XX'),
-    /** Newest first. */
-    async ticks(id: string, limit = 50): Promise<TickRecord[]> {
+    claim: (r) => write(r, 'NX'),
+    update: (r) => write(r, 'XX'),
+    async ticks(id, limit = 50) {
       const times = await redis.zrevrange(k.ticks(id), 0, limit - 1);
       if (times.length === 0) return [];
       const values = await redis.mget(times.map((t) => k.tick(id, Number(t))));
       return values.flatMap((v) => (v ? [JSON.parse(v) as TickRecord] : []));
     },
+    async claimRunKey(id, runKey, runId, atMs) {
+      const claim: RunKeyClaim = { runId, launched: false, at: atMs };
+      if ((await redis.hsetnx(k.runKeys(id), runKey, JSON.stringify(claim))) === 1) return undefined;
+      const held = await redis.hget(k.runKeys(id), runKey);
+      return held ? (JSON.parse(held) as RunKeyClaim) : claim;
+    },
+    async markRunKeyLaunched(id, runKey, runId) {
+      await redis
+        .multi()
+        .hset(k.runKeys(id), runKey, JSON.stringify({ runId, launched: true, at: Date.now() } satisfies RunKeyClaim))
+        .hset(k.lastKey, id, runKey)
+        .exec();
+    },
+    async lastRunKey(id) {
+      return (await redis.hget(k.lastKey, id)) ?? undefined;
+    },
   };
 }
 
-export type ScheduleStore = ReturnType<typeof createScheduleStore>;
+/** The schedule and sensor stores of this Redis. */
+export function redisAutomationStores(redis: Redis, prefix?: string): AutomationStores {
+  return { schedules: createRedisTickStore(redis, 'schedules', prefix), sensors: createRedisTickStore(redis, 'sensors', prefix), close: async () => {} };
+}
+
+/** The schedules' store in this Redis. */
+export function createScheduleStore(redis: Redis, prefix?: string): TickStore {
+  return createRedisTickStore(redis, 'schedules', prefix);
+}
+
+export type ScheduleStore = TickStore;

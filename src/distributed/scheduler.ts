@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { dueTicks, isoInZone, substituteScheduled } from '../core/schedule-ticks.js';
 import type { JobDefinition, JsonObject, ScheduleDefinition } from '../core/types.js';
 import type { Instance } from '../instance/types.js';
+import type { TickStore } from '../automation/tick-store.js';
 import { createScheduleStore, scheduleId, type TickRecord } from './schedule-store.js';
 
 export const SCHEDULE_TAGS = { schedule: 'baton/schedule', scheduledTime: 'baton/scheduled_time' } as const;
@@ -22,7 +23,9 @@ export function tickRunId(scheduleId: string, tick: Date): string {
 }
 
 export interface SchedulerOptions {
-  redis: Redis;
+  /** Where schedule state lives: `store`, else the schedules' store in `redis`. */
+  redis?: Redis;
+  store?: TickStore;
   instance: Instance;
   jobs: ReadonlyMap<string, JobDefinition>;
   logger: Logger;
@@ -40,7 +43,8 @@ export interface Scheduler {
 }
 
 export function createScheduler(o: SchedulerOptions): Scheduler {
-  const store = createScheduleStore(o.redis);
+  const store = o.store ?? (o.redis ? createScheduleStore(o.redis) : undefined);
+  if (!store) throw new Error('createScheduler needs a store or a redis client');
   const holder = `serve:${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const now = o.now ?? Date.now;
   const lockMs = o.lockMs ?? 30_000;
@@ -104,7 +108,7 @@ export function createScheduler(o: SchedulerOptions): Scheduler {
       await finishStale(job, s, id);
       const last = await store.cursor(id);
       const at = new Date(now());
-      const r = dueTicks(s, last === undefined ? undefined : new Date(last), at);
+      const r = dueTicks(s, last === undefined ? undefined : new Date(Number(last)), at);
       if (r.skippedCount > 0) {
         const reason = `missed while no serve evaluated the schedule (catchup: ${s.catchup}); ${r.skippedCount} tick(s) passed over`;
         for (const t of r.skipped) await store.claim(record(id, t, at, { status: 'SKIPPED', reason }));

@@ -5,8 +5,8 @@
  * cancel), for the jobs of its own code location only, like a worker. Several serve processes
  * may run: the run lease lets exactly one of them adopt each run.
  *
- * Serve also runs the schedules of its jobs (scheduler.ts): one run per (schedule, tick time)
- * across every serve process.
+ * Serve also runs the schedules and sensors of its jobs (src/automation): one run per (schedule,
+ * tick time), and one per sensor run key, across every serve process.
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -17,7 +17,8 @@ import { createRedis } from './connection.js';
 import { findOrphans } from './orphans.js';
 import { resumeRun } from './operate.js';
 import { openInstance } from '../instance/open-instance.js';
-import { createScheduler } from './scheduler.js';
+import { hasAutomation, runAutomation } from '../automation/automation-loop.js';
+import { redisAutomationStores } from './schedule-store.js';
 import { SERVE_DEFAULTS } from './tuning.js';
 
 export interface ServeOptions {
@@ -151,17 +152,13 @@ export function serveOrphans(o: ServeOptions): Server {
   };
 }
 
-/** Evaluates the schedules of the serve's jobs every interval (nothing to do without schedules). */
+/** Evaluates the schedules and sensors of the serve's jobs every interval (nothing to do without them). */
 async function scheduleLoop(o: ServeOptions, redis: Redis): Promise<void> {
-  if (![...o.jobs.values()].some((j) => (j.schedules?.size ?? 0) > 0)) return;
+  if (!hasAutomation(o.jobs)) return;
   const intervalMs = o.scheduleIntervalMs ?? SERVE_DEFAULTS.scheduleIntervalMs;
   const instance = await openInstance({ redis: o.redisUrl });
   try {
-    const scheduler = createScheduler({ redis, instance, jobs: o.jobs, logger: o.logger });
-    while (!o.signal?.aborted) {
-      await scheduler.evaluate();
-      await sleep(intervalMs, o.signal);
-    }
+    await runAutomation({ instance, stores: redisAutomationStores(redis), jobs: () => o.jobs, logger: o.logger, intervalMs, ...(o.signal ? { signal: o.signal } : {}) });
   } finally {
     await instance.close();
   }

@@ -50,7 +50,7 @@ function fnRefProblem(ref: string): { message: string; hint?: string } | undefin
   return undefined;
 }
 
-const fnSchema = z.string({ error: 'expected a module reference like "./ops/etl.mjs#extract"' }).superRefine((s, ctx) => {
+export const fnSchema = z.string({ error: 'expected a module reference like "./ops/etl.mjs#extract"' }).superRefine((s, ctx) => {
   const p = fnRefProblem(s);
   if (p) ctx.addIssue({ code: 'custom', message: p.message, params: p.hint ? { hint: p.hint } : {} });
 });
@@ -135,8 +135,9 @@ export const jobSchema = z.strictObject(
       .string({ error: 'expected the path of a run-config file, relative to this job file' })
       .min(1, { error: 'expected the path of a run-config file, relative to this job file' })
       .optional(),
-    // Checked on their own (schedules.ts).
+    // Checked on their own (schedules.ts, sensors.ts).
     schedules: z.unknown().optional(),
+    sensors: z.unknown().optional(),
   },
   { error: 'expected a map with "name" and "ops" at the top level' },
 );

@@ -10,6 +10,7 @@ import type { JobDefinition } from '../core/types.js';
 import { NAME_RE, jobSchema, opSchema } from './job-schema.js';
 import { runConfigSchema } from './run-config-schema.js';
 import { scheduleSchema } from './schedules.js';
+import { sensorSchema } from './sensors.js';
 import { isChoice } from './zod-problems.js';
 
 type JsonSchema = Record<string, unknown>;
@@ -20,6 +21,7 @@ const jobDocument = jobSchema.extend({
   ops: z.record(z.string().regex(NAME_RE), opSchema),
   run_config: runConfigSchema.optional(),
   schedules: z.record(z.string().regex(NAME_RE), scheduleSchema.extend({ run_config: runConfigSchema.optional() })).optional(),
+  sensors: z.record(z.string().regex(NAME_RE), sensorSchema.extend({ run_config: runConfigSchema.optional() })).optional(),
 });
 
 export function jobJsonSchema(): JsonSchema {

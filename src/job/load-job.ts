@@ -19,15 +19,17 @@ import { locateProblems } from './locate.js';
 import { capProblems, isPlainMap, type PathProblem, type PathSeg } from './problem.js';
 import { parseYaml, readTextFile } from './read-yaml.js';
 import { buildSchedules, readScheduleFiles, scheduleProblems, type ParsedSchedules } from './schedules.js';
+import { buildSensors, readSensorFiles, sensorProblems, type ParsedSensors } from './sensors.js';
 import { errorMap, issuesToProblems } from './zod-problems.js';
 
 /** Reads, validates and normalises a job file (and its `run_config_file`). Throws `InputError` listing every problem. */
 export async function loadJob(path: string): Promise<JobDefinition> {
   const text = await readTextFile(path);
   const sourcePath = resolve(path);
-  const { job, runConfigFile, schedules } = parseJobText(text, path, dirname(sourcePath), sourcePath);
+  const { job, runConfigFile, schedules, sensors } = parseJobText(text, path, dirname(sourcePath), sourcePath);
   if (runConfigFile) job.runConfig = await readRunConfigFile(runConfigFile, job);
   readScheduleFiles(schedules, job);
+  readSensorFiles(sensors, job);
   return job;
 }
 
@@ -37,9 +39,10 @@ export async function loadJob(path: string): Promise<JobDefinition> {
  */
 export function parseJob(text: string, file: string, baseDir: string): JobDefinition {
   const dir = resolve(baseDir);
-  const { job, runConfigFile, schedules } = parseJobText(text, file, dir, isAbsolute(file) ? file : resolve(dir, basename(file)));
+  const { job, runConfigFile, schedules, sensors } = parseJobText(text, file, dir, isAbsolute(file) ? file : resolve(dir, basename(file)));
   if (runConfigFile) job.runConfig = readRunConfigFileSync(runConfigFile, job);
   readScheduleFiles(schedules, job);
+  readSensorFiles(sensors, job);
   return job;
 }
 
@@ -73,6 +76,8 @@ interface ParsedJob {
   runConfigFile?: RunConfigFileRef;
   /** Its schedules, whose `run_config_file:`s the caller reads. */
   schedules: ParsedSchedules;
+  /** Its sensors, whose `run_config_file:`s the caller reads. */
+  sensors: ParsedSensors;
 }
 
 function parseJobText(text: string, file: string, baseDir: string, sourcePath: string): ParsedJob {
@@ -95,6 +100,7 @@ function parseJobText(text: string, file: string, baseDir: string, sourcePath: s
     ...(built?.problems ?? []),
     ...(isPlainMap(doc) ? ownRunConfigProblems(doc, goodOps, text) : []),
     ...(isPlainMap(doc) ? scheduleProblems(doc, goodOps) : []),
+    ...(isPlainMap(doc) ? sensorProblems(doc, goodOps, baseDir) : []),
   ];
   const cycles = built && !built.declaredInOrder ? cycleProblems(built.ops) : [];
   if (!top.success || !built || problems.length > 0) throw fail([...problems, ...cycles]);
@@ -136,8 +142,10 @@ function parseJobText(text: string, file: string, baseDir: string, sourcePath: s
   const runConfig = inlineRunConfig(doc as Record<string, unknown>, file, sourcePath);
   if (runConfig) job.runConfig = runConfig;
   const runConfigFile = runConfigFileRef(doc as Record<string, unknown>, file, baseDir, text);
-  // Schedules are not hashed: editing a cron line does not strand the workers.
+  // Schedules and sensors are not hashed: editing a cron line does not strand the workers.
   const schedules = buildSchedules(doc as Record<string, unknown>, file, sourcePath, baseDir, text);
   if (schedules.schedules.size > 0) job.schedules = schedules.schedules;
-  return { job, schedules, ...(runConfigFile ? { runConfigFile } : {}) };
+  const sensors = buildSensors(doc as Record<string, unknown>, file, sourcePath, baseDir, text);
+  if (sensors.sensors.size > 0) job.sensors = sensors.sensors;
+  return { job, schedules, sensors, ...(runConfigFile ? { runConfigFile } : {}) };
 }

@@ -5,15 +5,12 @@
  */
 import * as z from 'zod';
 import { cronOf } from '../core/schedule-ticks.js';
-import type { JobRunConfig, JsonObject, OpDefinition, ScheduleDefinition } from '../core/types.js';
-import { runConfigFileRefAt, readRunConfigFileSync, type RunConfigFileRef } from './job-run-config.js';
-import { NAME_RE, nameHint, tagsSchema } from './job-schema.js';
+import type { JobDefinition, OpDefinition, ScheduleDefinition } from '../core/types.js';
+import { entryRunConfig, launchFields, namedEntriesProblems, readEntryFiles } from './automation.js';
+import type { RunConfigFileRef } from './job-run-config.js';
 import { isPlainMap, type PathProblem } from './problem.js';
-import { runConfigProblems } from './run-config.js';
-import { errorMap, issuesToProblems } from './zod-problems.js';
 
 export const SCHEDULE_DEFAULTS = { timezone: 'UTC', status: 'stopped', catchup: 'latest', maxCatchup: 5 } as const;
-
 
 export function isTimeZone(tz: string): boolean {
   try {
@@ -43,14 +40,7 @@ export const scheduleSchema = z.strictObject(
   {
     cron: cronSchema,
     timezone: timezoneSchema.optional(),
-    run_config: z.unknown().optional(),
-    run_config_file: z
-      .string({ error: 'expected the path of a run-config file, relative to this job file' })
-      .min(1, { error: 'expected the path of a run-config file, relative to this job file' })
-      .optional(),
-    tags: tagsSchema.optional(),
-    selection: z.array(z.string({ error: 'expected an op-selection query' }), { error: 'expected a list of op-selection queries' }).optional(),
-    status: z.enum(['running', 'stopped'], { error: 'expected "running" or "stopped"' }).optional(),
+    ...launchFields,
     catchup: z.enum(['latest', 'all', 'none'], { error: 'expected "latest", "all" or "none"' }).optional(),
     max_catchup: z.int({ error: 'expected an integer >= 1' }).min(1, { error: 'expected an integer >= 1' }).optional(),
   },
@@ -67,26 +57,7 @@ export interface ParsedSchedules {
 
 /** Problems of the job file's `schedules:` key, as paths in the job file. `ops` undefined: op names are not checked. */
 export function scheduleProblems(doc: Record<string, unknown>, ops: ReadonlyMap<string, OpDefinition> | undefined): PathProblem[] {
-  const raw = doc.schedules;
-  if (raw === undefined || raw === null) return [];
-  const parsed = schedulesSchema.safeParse(raw, { error: errorMap });
-  const problems = parsed.success ? [] : issuesToProblems(parsed.error.issues, raw, schedulesSchema).map((p) => ({ ...p, path: ['schedules', ...p.path] }));
-  if (!isPlainMap(raw)) return problems;
-  for (const [name, s] of Object.entries(raw)) {
-    if (!NAME_RE.test(name)) {
-      const hint = nameHint(name);
-      const message = `expected a schedule name made of letters, digits and underscores, got ${JSON.stringify(name)}`;
-      problems.push({ path: ['schedules', name], atKey: true, message, ...(hint ? { hint } : {}) });
-    }
-    if (!isPlainMap(s)) continue;
-    if (s.run_config !== undefined && s.run_config !== null && s.run_config_file !== undefined) {
-      const hint = 'keep the run config in one place: inline, or in the file';
-      problems.push({ path: ['schedules', name, 'run_config_file'], atKey: true, message: 'expected run_config or run_config_file, not both', hint });
-    }
-    if (!isPlainMap(s.run_config)) continue;
-    problems.push(...runConfigProblems(s.run_config, ops).map((p) => ({ ...p, path: ['schedules', name, 'run_config', ...p.path] })));
-  }
-  return problems;
+  return namedEntriesProblems(doc, 'schedules', schedulesSchema, ops);
 }
 
 /** The schedules of a job file already checked by `scheduleProblems`. */
@@ -107,19 +78,15 @@ export function buildSchedules(doc: Record<string, unknown>, file: string, sourc
       maxCatchup: s.max_catchup ?? SCHEDULE_DEFAULTS.maxCatchup,
     };
     if (s.selection && s.selection.length > 0) def.selection = s.selection;
-    if (isPlainMap(s.run_config)) {
-      def.runConfig = { value: s.run_config as JsonObject, file, sourcePath, path: ['schedules', name, 'run_config'] };
-    }
-    if (s.run_config_file !== undefined) files.set(name, runConfigFileRefAt(s.run_config_file, ['schedules', name, 'run_config_file'], file, baseDir, text));
+    const rc = entryRunConfig('schedules', name, s, { file, sourcePath, baseDir, text });
+    if (rc.inline) def.runConfig = rc.inline;
+    if (rc.file) files.set(name, rc.file);
     schedules.set(name, def);
   }
   return { schedules, files };
 }
 
 /** Reads each schedule's `run_config_file:` (checked against the job's ops). */
-export function readScheduleFiles(parsed: ParsedSchedules, job: Parameters<typeof readRunConfigFileSync>[1]): void {
-  for (const [name, ref] of parsed.files) {
-    const def = parsed.schedules.get(name);
-    if (def) def.runConfig = readRunConfigFileSync(ref, job) satisfies JobRunConfig;
-  }
+export function readScheduleFiles(parsed: ParsedSchedules, job: JobDefinition): void {
+  readEntryFiles(parsed.files, parsed.schedules, job);
 }

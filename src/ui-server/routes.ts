@@ -6,7 +6,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dump } from 'js-yaml';
 import { RUN_STATUSES } from '../core/status.js';
 import type { JobDefinition, RunStatus, Tags } from '../core/types.js';
+import type { AutomationStores } from '../automation/tick-store.js';
 import type { Instance, RunDetail } from '../instance/types.js';
+import { automationRoutes } from './automation-routes.js';
 import type { CatalogEntry, JobCatalog } from './job-catalog.js';
 import { HttpError, readJson, sendJson } from './http.js';
 import { runConfigJsonSchema, jobJsonSchema } from '../job/json-schema.js';
@@ -16,6 +18,8 @@ import { validateLaunch } from './validate.js';
 export interface ApiContext {
   instance: Instance;
   catalog: JobCatalog;
+  /** Schedule and sensor state; absent: /api/schedules and /api/sensors answer 501. */
+  automation?: AutomationStores;
   /** Ends when the server closes, so live streams stop. */
   signal: AbortSignal;
 }
@@ -79,6 +83,7 @@ const routes: Array<[method: string, pattern: RegExp, handler: Handler]> = [
   }],
   ['GET', /^schema\/job$/, async (_ctx, _req, res) => sendJson(res, 200, jobJsonSchema())],
   ['GET', /^info$/, async (ctx, _req, res) => sendJson(res, 200, { instance: ctx.instance.kind })],
+  ...automationRoutes,
 ];
 
 /** Answers `/api/<path>`; false when no route matches. */

@@ -5,6 +5,9 @@
 import { setMaxListeners } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { runAutomation } from '../automation/automation-loop.js';
+import type { AutomationStores } from '../automation/tick-store.js';
 import { BatonError } from '../errors.js';
 import type { Instance } from '../instance/types.js';
 import { errorAnswer, guardApi, HttpError, isLoopback, sendJson } from './http.js';
@@ -27,6 +30,12 @@ export interface UiServerOptions {
   insecure?: boolean;
   /** The built front end; default the package's `dist/ui`. */
   uiDir?: string;
+  /**
+   * Schedule and sensor state for the Schedules and Sensors pages. With `run`, this server also
+   * runs the schedules and sensors of its jobs (`coordinator ui` without Redis, like `dagster
+   * dev`); with Redis, `coordinator serve` runs them.
+   */
+  automation?: { stores: AutomationStores; run?: boolean; intervalMs?: number; logger?: Logger };
 }
 
 export interface UiServer {
@@ -59,7 +68,8 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   setMaxListeners(0, stopping.signal); // one listener per open event stream
   // No token on loopback: answer only to local names, so a rebound DNS name cannot reach the API.
   const allowedHosts = authToken === undefined && isLoopback(host) ? new Set(['localhost', '127.0.0.1', '[::1]', host]) : undefined;
-  const ctx = { instance: options.instance, catalog, signal: stopping.signal };
+  const ctx = { instance: options.instance, catalog, signal: stopping.signal, ...(options.automation ? { automation: options.automation.stores } : {}) };
+  const automation = options.automation?.run ? startAutomation(options, catalog, stopping.signal) : undefined;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://ui.invalid');
@@ -100,9 +110,21 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     server,
     close: async () => {
       stopping.abort();
+      await automation;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;
     },
   };
+}
+
+/** Runs the schedules and sensors of the catalog's jobs until the server closes. */
+async function startAutomation(options: UiServerOptions, catalog: JobCatalog, signal: AbortSignal): Promise<void> {
+  const a = options.automation as NonNullable<UiServerOptions['automation']>;
+  const { pino } = await import('pino');
+  const logger = a.logger ?? pino({ name: 'baton-ui', level: process.env.LOG_LEVEL ?? 'info' }, pino.destination(2));
+  const jobs = async () => new Map((await catalog.list()).flatMap((e) => (e.job ? [[e.job.name, e.job] as const] : [])));
+  await runAutomation({ instance: options.instance, stores: a.stores, jobs, logger, intervalMs: a.intervalMs ?? 1000, signal }).catch((e: unknown) =>
+    logger.error({ err: e instanceof Error ? e.message : String(e) }, 'schedules and sensors stopped'),
+  );
 }

@@ -40,9 +40,9 @@ export interface TestUi {
   close(): Promise<void>;
 }
 
-/** A UI server over a fresh local instance, or (with `redis`) over that Redis. */
-export async function startTestUi(options: Partial<UiServerOptions> & { redis?: string } = {}): Promise<TestUi> {
-  const instance = await openInstance(options.redis ? { redis: options.redis } : { storageDir: tempDir() });
+/** A UI server over a fresh local instance (or one in `storageDir`), or (with `redis`) over that Redis. */
+export async function startTestUi(options: Partial<UiServerOptions> & { redis?: string; storageDir?: string } = {}): Promise<TestUi> {
+  const instance = await openInstance(options.redis ? { redis: options.redis } : { storageDir: options.storageDir ?? tempDir() });
   const settings: UiServerOptions = { instance, jobPaths: [UI_FIXTURES], port: 0, uiDir: path.join(ROOT, 'dist/ui'), ...options };
   const ui: TestUi = {
     instance,

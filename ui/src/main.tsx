@@ -3,6 +3,7 @@ import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { authToken } from './api.js';
 import { JobPage, JobsPage } from './pages/jobs.js';
+import { SchedulesPage, SensorsPage } from './pages/automation.js';
 import { LimitsPage, WorkersPage } from './pages/fleet.js';
 import { RunPage } from './pages/run.js';
 import { RunsPage } from './pages/runs.js';
@@ -33,6 +34,8 @@ function App() {
   if (section === 'jobs' && id) page = <JobPage name={id} tab={tab} />;
   else if (section === 'runs' && id) page = <RunPage runId={id} />;
   else if (section === 'runs') page = <RunsPage query={route.query} />;
+  else if (section === 'schedules') page = <SchedulesPage />;
+  else if (section === 'sensors') page = <SensorsPage />;
   else if (section === 'limits') page = <LimitsPage />;
   else if (section === 'workers') page = <WorkersPage />;
   else page = <JobsPage />;
@@ -41,7 +44,7 @@ function App() {
     <>
       <header>
         <span class="brand">baton</span>
-        <nav aria-label="Main">{link('Jobs', 'jobs')}{link('Runs', 'runs')}{link('Limits', 'limits')}{link('Workers', 'workers')}</nav>
+        <nav aria-label="Main">{link('Jobs', 'jobs')}{link('Runs', 'runs')}{link('Schedules', 'schedules')}{link('Sensors', 'sensors')}{link('Limits', 'limits')}{link('Workers', 'workers')}</nav>
       </header>
       {needToken && <TokenPrompt onDone={() => { setNeedToken(false); setGeneration((g) => g + 1); }} />}
       <main key={generation}>{page}</main>

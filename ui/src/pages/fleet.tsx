@@ -3,7 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, instanceKind, type LimitInfo, type WorkerInfo } from '../api.js';
 import { href } from '../router.js';
 
-function usePoll<T>(path: string, every = 2000): { data: T | null; error: string | null; reload(): void } {
+export function usePoll<T>(path: string, every = 2000): { data: T | null; error: string | null; reload(): void } {
   const [data, setData] = useState<T | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [tick, setTick] = useState(0);
@@ -30,7 +30,7 @@ const LOCAL_NOTE = (what: string) => (
   <p class="banner">This UI runs on a local instance (no Redis): {what} exist on a Redis instance. Start it with <code>coordinator ui --redis URL</code>.</p>
 );
 
-const runLink = (runId: string) => <a href={href(['runs', runId])}><code>{runId.slice(0, 8)}</code></a>;
+export const runLink = (runId: string) => <a href={href(['runs', runId])}><code>{runId.slice(0, 8)}</code></a>;
 
 export function LimitsPage() {
   const { data, error, reload } = usePoll<{ limits: LimitInfo[] }>('limits');
