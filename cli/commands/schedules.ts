@@ -70,20 +70,29 @@ export function registerSchedules(program: Command): void {
       const jobs = await loadJobs(flags);
       const rows = await withRedis(flags.redis, async (redis) => {
         const store = await storeOf(redis);
+        const { listDaemons } = await import('../../src/distributed/daemon-registry.js');
+        const daemons = await listDaemons(redis);
+        // A live serve that runs the schedules of this job.
+        const served = (job: string): boolean => daemons.some((d) => d.runs.includes('schedules') && d.jobs.includes(job));
         const out = [];
         for (const job of jobs.values()) {
           for (const s of job.schedules?.values() ?? []) {
             const id = `${job.name}/${s.name}`;
             const status = (await store.statusOf(id)) ?? s.defaultStatus;
             const next = nextTicks(s, new Date(), 1)[0];
-            out.push({ id, job: job.name, name: s.name, cron: s.cron, timezone: s.timezone, status, catchup: s.catchup, nextTick: next ? isoInZone(next, s.timezone) : null });
+            out.push({ id, job: job.name, name: s.name, cron: s.cron, timezone: s.timezone, status, catchup: s.catchup, nextTick: next ? isoInZone(next, s.timezone) : null, daemonLive: served(job.name) });
           }
         }
         return out;
       });
       if (flags.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
       else if (rows.length === 0) process.stdout.write('no schedules in these jobs\n');
-      else for (const r of rows) process.stdout.write(`${r.id}  ${r.status}  "${r.cron}" ${r.timezone}  next ${r.nextTick ?? '-'}\n`);
+      else {
+        for (const r of rows) {
+          const flag = r.status === 'running' && !r.daemonLive ? '  (no live serve runs it: start `coordinator serve --jobs ...`)' : '';
+          process.stdout.write(`${r.id}  ${r.status}  "${r.cron}" ${r.timezone}  next ${r.nextTick ?? '-'}${flag}\n`);
+        }
+      }
     });
 
   for (const status of ['running', 'stopped'] as const) {

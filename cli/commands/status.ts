@@ -15,11 +15,13 @@ export function registerStatus(program: Command): void {
         const run = await getRunOrFail(instance, runId, flags);
         const statuses = Object.fromEntries(Object.entries(run.steps).map(([key, s]) => [key, s.status]));
         if (flags.json) {
-          process.stdout.write(`${JSON.stringify({ runId, job: run.job, status: run.status, steps: statuses })}\n`);
+          const waits = run.queueReason !== undefined ? { queueReason: run.queueReason } : {};
+          process.stdout.write(`${JSON.stringify({ runId, job: run.job, status: run.status, ...waits, steps: statuses })}\n`);
           return;
         }
-        const started = run.startedAt ?? run.createdAt;
-        const lines = [`run ${runId}  job ${run.job}  ${run.status}  started ${started}${run.endedAt ? `  ended ${run.endedAt}` : ''}`];
+        const when = run.startedAt ? `started ${run.startedAt}` : `submitted ${run.createdAt}`;
+        const lines = [`run ${runId}  job ${run.job}  ${run.status}  ${when}${run.endedAt ? `  ended ${run.endedAt}` : ''}`];
+        if (run.queueReason !== undefined) lines.push(`  waits: ${run.queueReason}`);
         for (const [key, st] of Object.entries(run.steps)) {
           lines.push(`  ${key.padEnd(24)} ${st.status}${st.attempt > 1 ? ` (attempt ${st.attempt})` : ''}${st.worker ? `  on ${st.worker}` : ''}`);
         }
