@@ -86,13 +86,25 @@ export function pickRuns(config: RunQueueConfig, active: readonly ActiveEntry[],
   return picked;
 }
 
-/** Why a queued run has not started: the limit that holds it, or that a serve has yet to take it. */
+/**
+ * Why a queued run has not started: a limit the runs in progress fill, the runs ahead of it in
+ * the queue that take the room left, or (nothing holds it) that a serve has yet to take it.
+ */
 export function waitReason(config: RunQueueConfig, active: readonly ActiveEntry[], queued: readonly QueuedEntry[], runId: string): string {
   const running = [...active];
+  let ahead = 0;
   for (const q of queued) {
     const blocked = blockingLimit(config, running, q.tags);
-    if (q.runId === runId) return blocked ?? 'waiting for a serve to start it';
-    if (blocked === undefined) running.push({ runId: q.runId, tags: q.tags });
+    if (q.runId === runId) {
+      if (blocked === undefined) return 'waiting for a serve to start it';
+      const byActive = blockingLimit(config, active, q.tags);
+      if (byActive !== undefined || ahead === 0) return byActive ?? blocked;
+      return `behind ${ahead} queued run${ahead === 1 ? '' : 's'} of higher priority or submitted earlier, which take the room left (${blocked.slice(0, blocked.indexOf(' reached'))})`;
+    }
+    if (blocked === undefined) {
+      running.push({ runId: q.runId, tags: q.tags });
+      ahead += 1;
+    }
   }
   return 'waiting for a serve to start it';
 }
