@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { claimQueuedRuns, enqueueRun, readQueue, reconcileQueue, setRunQueueLimit } from '../src/distributed/run-queue.js';
 import { openInstance } from '../src/instance/open-instance.js';
 import type { DaemonInfo, Instance, RunDetail } from '../src/instance/types.js';
 import { CLI, runCli } from './helpers/cli.js';
@@ -149,6 +150,44 @@ describe('submitting', () => {
     expect(del.code, del.stderr).toBe(0);
     await ended([b]);
   }, 180_000);
+});
+
+describe('the claim in Redis', () => {
+  it('concurrent claims from many connections take each run once and never more than max_concurrent_runs', async () => {
+    await setRunQueueLimit(client, 'max_concurrent_runs', 3);
+    for (let i = 0; i < 20; i++) await enqueueRun(client, { runId: `r${i}`, job: 'j', tags: {}, submittedMs: 1000 + i });
+    expect(await enqueueRun(client, { runId: 'r0', job: 'j', tags: {}, submittedMs: 1000 })).toBe(false); // once
+    const conns = Array.from({ length: 8 }, () => new Redis(redis.url));
+    try {
+      const taken = (await Promise.all(conns.map((c, i) => claimQueuedRuns(c, { holder: `s${i}`, max: 10 })))).flat();
+      expect(taken.sort()).toEqual(['r0', 'r1', 'r2']);
+      await setRunQueueLimit(client, 'max_concurrent_runs', 10);
+      const more = (await Promise.all(conns.map((c, i) => claimQueuedRuns(c, { holder: `s${i}`, max: 10 })))).flat();
+      expect(more).toHaveLength(7);
+      expect(new Set([...taken, ...more]).size).toBe(10);
+      // Only runs of the caller's jobs are taken.
+      expect(await claimQueuedRuns(client, { holder: 'x', max: 10, jobs: ['other'] })).toEqual([]);
+    } finally {
+      for (const c of conns) c.disconnect();
+    }
+  });
+
+  it('repairs: ended runs stop counting, a dead serve\'s unstarted run returns, a QUEUED run missing from the queue is entered', async () => {
+    const job = sleepyJob('repairs', 10, IN_PROCESS);
+    const ended = await instance.submitRun(job);
+    const stranded = await instance.submitRun(job);
+    const lost = await instance.submitRun(job);
+    await client.del('baton:{runqueue}:entries', 'baton:{runqueue}:queued'); // as if their submitters died before entering them
+    await enqueueRun(client, { runId: ended.runId, job: 'repairs', tags: {}, submittedMs: 1 });
+    await enqueueRun(client, { runId: stranded.runId, job: 'repairs', tags: {}, submittedMs: 2 });
+    expect(await claimQueuedRuns(client, { holder: 'dead-serve', max: 2 })).toEqual([ended.runId, stranded.runId]);
+    await instance.cancelRun(ended.runId); // ends it: it no longer counts
+    const stillActive = await reconcileQueue(client, { liveDaemons: new Set(), staleMs: 0, lostMs: 0 });
+    expect(stillActive).toEqual([]);
+    const q = await readQueue(client);
+    expect(q.active).toEqual([]);
+    expect(q.queued.map((r) => r.runId).sort()).toEqual([stranded.runId, lost.runId].sort());
+  });
 });
 
 describe('serve starts queued runs', () => {
