@@ -242,7 +242,7 @@ describe('serve starts queued runs', () => {
 });
 
 describe('daemon health', () => {
-  it('serve --status lists the live serves and drops a killed one; schedules list flags a schedule no serve runs', async () => {
+  it('serve --status lists the live serves, drops a killed one and a stopped one; schedules list flags a schedule no serve runs', async () => {
     const job = sleepyJob('health', 10, `schedules:\n  hourly:\n    cron: "0 * * * *"\n    status: running\n    ${IN_PROCESS}`);
     const none = await runCli(['serve', '--status'], env());
     expect(none.code, none.stderr).toBe(0);
@@ -273,5 +273,8 @@ describe('daemon health', () => {
     expect(left[0]?.pid).toBe(b.pid);
     const listed = await runCli(['schedules', 'list', '--jobs', job], env());
     expect(listed.stdout).not.toMatch(/no live serve/);
+    // A serve stopped gracefully leaves the registry before it exits.
+    await b.stop('SIGTERM');
+    expect(await status()).toEqual([]);
   }, 180_000);
 });

@@ -47,7 +47,9 @@ export function registerServe(program: Command): void {
       for (const signal of ['SIGTERM', 'SIGINT'] as const) {
         process.once(signal, () => {
           logger.info({ signal, driving: [...server.driving] }, 'stopping: runs driven here are adopted again once their leases lapse');
-          process.exit(0);
+          // Leaves the daemon registry at once (a killed serve drops out when its heartbeat expires).
+          const giveUp = new Promise((r) => setTimeout(r, 5000).unref());
+          void Promise.race([server.unregister().catch(() => {}), giveUp]).finally(() => process.exit(0));
         });
       }
       logger.info({ id: server.id, redis: redactRedisUrl(redisUrl), jobs: [...jobs.keys()], intervalS: flags.interval, maxRuns: flags.maxRuns }, 'serve ready');

@@ -49,6 +49,8 @@ export interface ServeOptions {
 export interface Server {
   /** This serve's id in the daemon registry (and as the claimer of queued runs). */
   readonly id: string;
+  /** Removes its registration at once (a stopping serve), instead of letting it expire. */
+  unregister(): Promise<void>;
   /** Runs this process drives now. */
   readonly driving: ReadonlySet<string>;
   /** Resolves when the signal stopped the scanning and every adopted run has ended. */
@@ -171,6 +173,7 @@ export function serveOrphans(o: ServeOptions): Server {
 
   return {
     id,
+    unregister: () => heartbeat.stop(),
     get driving() {
       return new Set(driving.keys());
     },
