@@ -46,9 +46,9 @@ afterEach(async () => {
   await stopAllWorkers();
 });
 
-function startServe(jobs: string): Serve {
+function startServe(jobs: string, extraEnv: Record<string, string> = {}): Serve {
   const args = [CLI, 'serve', '--jobs', jobs, '--schedule-interval', '0.25', '--queue-interval', '0.2', '--interval', '1'];
-  const child = spawn(process.execPath, args, { env: { ...process.env, REDIS_URL: redis.url }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, args, { env: { ...process.env, REDIS_URL: redis.url, ...extraEnv }, stdio: ['ignore', 'ignore', 'pipe'] });
   let logs = '';
   child.stderr.setEncoding('utf8').on('data', (c: string) => (logs += c));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -224,6 +224,25 @@ describe('serve starts queued runs', () => {
     expect(order).toEqual([high, mid, low1, low2, negative]);
     // Distributed runs, driven by the serve, their steps run by the worker.
     for (const r of runs) expect(r.runConfig).toMatchObject({ execution: { config: { distributed: { queue } } } });
+  }, 240_000);
+
+  it('a run whose serve died after starting it is adopted by another serve, and counts against the limit until it ends', async () => {
+    const queue = uniqueQueue();
+    const job = sleepyJob('adopted', 4000);
+    const config = distributedConfig(redis.url, queue);
+    const lease = { BATON_RUN_LEASE_MS: '1000' };
+    await startWorker({ redisUrl: redis.url, jobs: [job], queue });
+    await limit('max_concurrent_runs', '1');
+    const first = await submit(job, '-c', config);
+    const second = await submit(job, '-c', config);
+    const dying = startServe(job, lease);
+    await waitFor('the first run to start', async () => ((await instance.getRun(first))?.status === 'STARTED' ? true : undefined));
+    await dying.stop('SIGKILL');
+    startServe(job, lease);
+    const [a, b] = await ended([first, second]);
+    const events = (await instance.getEvents(first, { limit: 1000 })).events.map((e) => e.type);
+    expect(events).toContain('RUN_RESUMED');
+    expect(Date.parse(b?.startedAt as string)).toBeGreaterThanOrEqual(Date.parse(a?.endedAt as string));
   }, 240_000);
 
   it('a schedule submits QUEUED runs, and the queue starts them', async () => {
