@@ -67,10 +67,11 @@ function instanceServing(run: RunDetail, events: InstanceEvent[]): Instance {
       for (const e of events.slice(from)) yield e;
     },
     getRuns: async () => ({ runs: [run], cursor: null }),
-    launchRun: refuse, cancelRun: refuse, resumeRun: refuse, reexecuteRun: refuse, deleteRun: refuse,
+    launchRun: refuse, submitRun: refuse, startQueuedRun: refuse, cancelRun: refuse, resumeRun: refuse, reexecuteRun: refuse, deleteRun: refuse,
     async *watchRuns() {},
     limits: { list: async () => [], set: refuse, delete: refuse },
     workers: { list: async () => [] },
+    daemons: { list: async () => [] },
     close: async () => undefined,
   };
 }

@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 /**
  * What `coordinator schedules`, `sensors` and `ticks` share: the `--jobs`, `--redis` and
  * `--storage` options, finding a schedule or sensor by `job/name` (or `name` alone where only one
@@ -43,7 +44,7 @@ export async function loadJobs(flags: AutomationFlags, kind: Kind | 'both'): Pro
 }
 
 /** The instance's schedule and sensor state (`--storage` / `$BATON_HOME`: files; else Redis), closed after `fn`. */
-export async function withStores<T>(flags: InstanceFlags, fn: (stores: AutomationStores) => Promise<T>): Promise<T> {
+export async function withStores<T>(flags: InstanceFlags, fn: (stores: AutomationStores, redis?: Redis) => Promise<T>): Promise<T> {
   const dir = storageDirOf(flags);
   if (dir !== undefined) {
     const { openLocalAutomationStores } = await import('../src/automation/local-tick-store.js');
@@ -55,7 +56,7 @@ export async function withStores<T>(flags: InstanceFlags, fn: (stores: Automatio
   await assertRedisReachable(url);
   const redis = createRedis(url, { onError: () => {} });
   try {
-    return await fn(redisAutomationStores(redis));
+    return await fn(redisAutomationStores(redis), redis);
   } finally {
     await redis.quit().catch(() => redis.disconnect());
   }

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { claimQueuedRuns } from '../src/distributed/run-queue.js';
 import { createScheduleStore } from '../src/distributed/schedule-store.js';
 import { createScheduler, tickRunId } from '../src/distributed/scheduler.js';
 import { openInstance } from '../src/instance/open-instance.js';
@@ -58,6 +59,10 @@ describe('the scheduler on a fake clock', () => {
     expect(detail?.runConfig).toMatchObject({ ops: { hello: { config: { day: '2026-07-01' } } } });
     const ticks = await createScheduleStore(client).ticks('fake_clock/daily');
     expect(ticks.map((t) => [t.status, t.runIds])).toEqual([['SUCCESS', [runs[0]?.runId]]]);
+    // Submitted to the run queue: QUEUED until a serve takes it from the queue and starts it.
+    expect(runs[0]?.status).toBe('QUEUED');
+    expect(await claimQueuedRuns(client, { holder: 'test', max: 10 })).toEqual([runs[0]?.runId]);
+    await instance.startQueuedRun(runs[0]?.runId as string);
     await waitFor('the run to end', async () => ((await instance.getRun(runs[0]?.runId as string))?.status === 'SUCCESS' ? true : undefined));
   });
 

@@ -69,6 +69,7 @@ describe('coordinator ui (local instance)', () => {
   it('answers /healthz, serves the page, and lists jobs with their ops', async () => {
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
     expect(await (await fetch(`${url}healthz`)).json()).toEqual({ ok: true });
+    expect(await (await fetch(`${url}api/daemons`)).json()).toEqual({ daemons: [] }); // a local instance has no serve
     expect(await (await fetch(url)).text()).toContain('<div id="app">');
     const { jobs } = (await (await fetch(`${url}api/jobs`)).json()) as { jobs: Array<{ name: string; hash: string; ops: Array<{ name: string; upstream: string[]; tags: object }> }> };
     expect(jobs.map((j) => j.name)).toEqual(['ui_demo']);

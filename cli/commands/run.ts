@@ -8,6 +8,8 @@ import { driveWithProgress } from '../drive.js';
 import { loadInputs, type CommonInput } from '../load-inputs.js';
 import { collect, parseTags } from '../../common/options.js';
 import { maxRuntimeOf } from '../../src/run/max-runtime.js';
+import { DISTRIBUTED_DEFAULTS, redisUrlFrom } from '../../src/distributed/options.js';
+import { distributedSection } from '../../src/distributed/recorded-config.js';
 
 interface RunFlags extends CommonInput {
   tag: string[];
@@ -15,6 +17,8 @@ interface RunFlags extends CommonInput {
   json?: boolean;
   verbose?: boolean;
   detach?: boolean;
+  submit?: boolean;
+  redis?: string;
   runId?: string;
 }
 
@@ -31,12 +35,17 @@ export function registerRun(program: Command): void {
     .option('--verbose', "show a failed step's whole stack (default: its last lines)")
     .option('--storage <dir>', 'local executors: record the run under this directory (default $BATON_HOME), for runs, status, logs and cancel')
     .option('--detach', 'distributed executor: start the run in the background and print its id at once')
+    .option('--submit', "record the run QUEUED in Redis and print its id; `coordinator serve` starts it under the run queue's limits")
+    .option('--redis <url>', `--submit: the Redis to submit to (default: the run config's distributed.redis, else $REDIS_URL, else ${DISTRIBUTED_DEFAULTS.redisUrl})`)
     .option('--run-id <id>', 'use this run id (letters, digits, "-" and "_")', (v: string) => {
       if (!/^[A-Za-z0-9_-]{1,100}$/.test(v)) throw new InvalidArgumentError('expected letters, digits, "-" and "_"');
       return v;
     })
     .action(async (jobPath: string, flags: RunFlags) => {
-      process.exitCode = flags.detach ? await detach(jobPath, flags) : await runCommand(jobPath, flags);
+      if (flags.submit && flags.detach) throw new BatonError('USAGE', 'give --submit or --detach, not both');
+      if (flags.redis !== undefined && !flags.submit) throw new BatonError('USAGE', '--redis goes with --submit (a run\'s own Redis is named in its run config)');
+      if (flags.submit) process.exitCode = await submit(jobPath, flags);
+      else process.exitCode = flags.detach ? await detach(jobPath, flags) : await runCommand(jobPath, flags);
     });
 }
 
@@ -65,6 +74,25 @@ async function runCommand(jobPath: string, flags: RunFlags): Promise<number> {
     }),
     { verbose: flags.verbose === true },
   );
+}
+
+/** Records the run QUEUED in the instance's Redis (all bad input fails first, exit 2); serve starts it. */
+async function submit(jobPath: string, flags: RunFlags): Promise<number> {
+  const tags = parseTags(flags.tag);
+  const { job, runConfig } = await loadInputs(jobPath, flags);
+  maxRuntimeOf(runConfig, { ...job.tags, ...tags });
+  const named = distributedSection(runConfig.raw)?.redis;
+  const redisUrl = redisUrlFrom(flags.redis ?? (typeof named === 'string' ? named : undefined));
+  const { openInstance } = await import('../../src/instance/open-instance.js');
+  const instance = await openInstance({ redis: redisUrl });
+  try {
+    const select = [...(flags.select ?? []), ...(flags.opSelection ?? [])];
+    const run = await instance.submitRun(job, { runConfig: runConfig.raw, tags, selection: select, ...(flags.runId ? { runId: flags.runId } : {}) });
+    process.stdout.write(flags.json ? `${JSON.stringify(run)}\n` : `${run.runId}\n`);
+    return 0;
+  } finally {
+    await instance.close();
+  }
 }
 
 /**

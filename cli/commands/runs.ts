@@ -49,7 +49,7 @@ export function registerRuns(program: Command): void {
         if (rows.length === 0) process.stdout.write('no runs\n');
         for (const r of rows) {
           const steps = Object.entries(r.steps).map(([s, n]) => `${n} ${s.toLowerCase()}`).join(', ');
-          process.stdout.write(`${r.runId}  ${r.job.padEnd(20)} ${r.status.padEnd(9)} ${r.startedAt}  ${r.durationSeconds.toFixed(1)}s  ${steps}\n`);
+          process.stdout.write(`${r.runId}  ${r.job.padEnd(20)} ${r.status.padEnd(9)} ${r.startedAt}  ${r.durationSeconds.toFixed(1)}s  ${r.queueReason !== undefined ? `waits: ${r.queueReason}` : steps}\n`);
         }
       });
     });
@@ -68,6 +68,7 @@ function row(r: RunSummary) {
     steps: r.stepCounts,
     ...(r.parentRunId ? { parentRunId: r.parentRunId } : {}),
     tags: r.tags,
+    ...(r.queueReason !== undefined ? { queueReason: r.queueReason } : {}),
   };
 }
 

@@ -10,16 +10,27 @@ export function registerSchedules(program: Command): void {
     .option('--json', 'print an array of schedule objects')
     .action(async (flags: AutomationFlags & { json?: boolean }) => {
       const found = entriesOf((await loadJobs(flags, 'schedules')).values(), 'schedules');
-      const rows = await withStores(flags, async (stores) => {
+      const rows = await withStores(flags, async (stores, redis) => {
+        // On Redis: whether a live serve runs the schedules of the job (a local instance has no daemons to ask).
+        const { listDaemons } = await import('../../src/distributed/daemon-registry.js');
+        const daemons = redis ? await listDaemons(redis) : undefined;
+        const served = (job: string): boolean | null => (daemons ? daemons.some((d) => d.runs.includes('schedules') && d.jobs.includes(job)) : null);
         const out = [];
         for (const { job, entry: s, id } of found) {
           const status = (await stores.schedules.statusOf(id)) ?? s.defaultStatus;
           const next = nextTicks(s, new Date(), 1)[0];
-          out.push({ id, job: job.name, name: s.name, cron: s.cron, timezone: s.timezone, status, catchup: s.catchup, nextTick: next ? isoInZone(next, s.timezone) : null });
+          out.push({ id, job: job.name, name: s.name, cron: s.cron, timezone: s.timezone, status, catchup: s.catchup, nextTick: next ? isoInZone(next, s.timezone) : null, daemonLive: served(job.name) });
         }
         return out;
       });
-      print(flags.json, rows, () => (rows.length === 0 ? ['no schedules in these jobs'] : rows.map((r) => `${r.id}  ${r.status}  "${r.cron}" ${r.timezone}  next ${r.nextTick ?? '-'}`)));
+      print(flags.json, rows, () =>
+        rows.length === 0
+          ? ['no schedules in these jobs']
+          : rows.map((r) => {
+              const flag = r.status === 'running' && r.daemonLive === false ? '  (no live serve runs it: start `coordinator serve --jobs ...`)' : '';
+              return `${r.id}  ${r.status}  "${r.cron}" ${r.timezone}  next ${r.nextTick ?? '-'}${flag}`;
+            }),
+      );
     });
 
   registerStartStop(schedules, 'schedules', (status) =>

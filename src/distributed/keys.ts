@@ -144,3 +144,34 @@ export function scheduleKeys(prefix: string = DEFAULT_PREFIX, tag: 'schedules' |
     ticks: (id) => `${base}:ticks:${id}`,
   };
 }
+
+export interface RunQueueKeys {
+  queued: string;
+  entries: string;
+  active: string;
+  config: string;
+}
+
+/**
+ * The run queue (src/distributed/run-queue.ts), all under the hash tag `{runqueue}`:
+ *
+ *   <prefix>:{runqueue}:queued    zset    queued runs: score -priority, member "<ms, 15 digits>|<runId>"
+ *   <prefix>:{runqueue}:entries   hash    runId -> JSON {job, tags, member, submittedAt}
+ *   <prefix>:{runqueue}:active    hash    runId -> JSON {job, tags, by, claimedAt}: started, not ended
+ *   <prefix>:{runqueue}:config    hash    max_concurrent_runs -> n; tag:<spec> -> n
+ */
+export function runQueueKeys(prefix: string = DEFAULT_PREFIX): RunQueueKeys {
+  const base = `${prefix}:{runqueue}`;
+  return { queued: `${base}:queued`, entries: `${base}:entries`, active: `${base}:active`, config: `${base}:config` };
+}
+
+/**
+ * The daemon registry (src/distributed/daemon-registry.ts), under the hash tag `{daemons}`:
+ *
+ *   <prefix>:{daemons}:index        zset    daemon id scored by its last heartbeat (epoch ms)
+ *   <prefix>:{daemons}:d:<id>       string  the daemon's registration JSON, PX = 3 heartbeats
+ */
+export function daemonKeys(prefix: string = DEFAULT_PREFIX): { index: string; daemon(id: string): string } {
+  const base = `${prefix}:{daemons}`;
+  return { index: `${base}:index`, daemon: (id) => `${base}:d:${id}` };
+}

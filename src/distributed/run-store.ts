@@ -232,7 +232,7 @@ export function createRunStore(
     async setRunStatus(runId, status, endedAt, retentionSeconds) {
       const k = runKeys(runId, prefix);
       const keys = [k.record, k.plan, k.steps, k.events, k.outputs, k.driver];
-      const found = await script(SET_RUN_STATUS, keys, [status, endedAt ?? '', retentionSeconds ?? 0, driver]);
+      const found = await script(SET_RUN_STATUS, keys, [status, endedAt ?? '', retentionSeconds ?? 0, driver, new Date().toISOString()]);
       if (found === 0) throw new BatonError('RUN_NOT_FOUND', `run "${runId}" not found`);
       if (found === -2) throw leaseLost(runId);
       if (found !== 1) return false;

@@ -1,8 +1,9 @@
 /**
  * The schedules daemon inside `coordinator serve`: every interval, each running schedule of the
  * serve's jobs is evaluated (dueTicks), each due tick is claimed in Redis (one serve wins it),
- * and the winner launches the run through the instance — recorded in serve's own Redis, the
- * executor named by the run config (default: distributed). Missed ticks the catchup policy
+ * and the winner submits the run through the instance — recorded QUEUED in serve's own Redis, so
+ * the run queue starts it under the run-level limits, on the executor its run config names
+ * (default: distributed). Missed ticks the catchup policy
  * passes over are recorded SKIPPED. Any number of serve processes may run this at once.
  */
 import { hostname } from 'node:os';
@@ -14,6 +15,7 @@ import type { JobDefinition, JsonObject, ScheduleDefinition } from '../core/type
 import type { Instance } from '../instance/types.js';
 import type { TickStore } from '../automation/tick-store.js';
 import { createScheduleStore, scheduleId, type TickRecord } from './schedule-store.js';
+import { submitOnce } from './submit-once.js';
 
 export const SCHEDULE_TAGS = { schedule: 'baton/schedule', scheduledTime: 'baton/scheduled_time' } as const;
 
@@ -60,27 +62,25 @@ export function createScheduler(o: SchedulerOptions): Scheduler {
     ...fields,
   });
 
-  /** Launches the run of a claimed tick under the tick's own run id, and records how it went. */
+  /** Submits the run of a claimed tick under the tick's own run id, and records how it went. */
   const launchClaimed = async (job: JobDefinition, s: ScheduleDefinition, started: TickRecord): Promise<void> => {
     const tick = new Date(started.tickTime);
     const scheduledTime = isoInZone(tick, s.timezone);
     const runId = started.runIds[0] as string;
     try {
-      if (!(await o.instance.getRun(runId))) {
-        const runConfig = s.runConfig ? substituteScheduled(s.runConfig.value, tick, s.timezone) : ({} as JsonObject);
-        await o.instance.launchRun(job, {
-          runId,
-          runConfig,
-          tags: { ...s.tags, [SCHEDULE_TAGS.schedule]: s.name, [SCHEDULE_TAGS.scheduledTime]: scheduledTime },
-          ...(s.selection ? { selection: s.selection } : {}),
-        });
-      }
+      const runConfig = s.runConfig ? substituteScheduled(s.runConfig.value, tick, s.timezone) : ({} as JsonObject);
+      await submitOnce(o.instance, job, {
+        runId,
+        runConfig,
+        tags: { ...s.tags, [SCHEDULE_TAGS.schedule]: s.name, [SCHEDULE_TAGS.scheduledTime]: scheduledTime },
+        ...(s.selection ? { selection: s.selection } : {}),
+      });
       await store.update({ ...started, status: 'SUCCESS', at: new Date(now()).toISOString() });
-      o.logger.info({ schedule: started.schedule, tick: scheduledTime, runId }, 'scheduled run launched');
+      o.logger.info({ schedule: started.schedule, tick: scheduledTime, runId }, 'scheduled run submitted');
     } catch (e) {
       const error = e instanceof Error ? e.message : String(e);
       await store.update({ ...started, status: 'FAILURE', runIds: [], error, at: new Date(now()).toISOString() });
-      o.logger.error({ schedule: started.schedule, tick: scheduledTime, err: error }, 'could not launch a scheduled run');
+      o.logger.error({ schedule: started.schedule, tick: scheduledTime, err: error }, 'could not submit a scheduled run');
     }
   };
 

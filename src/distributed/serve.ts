@@ -6,8 +6,13 @@
  * may run: the run lease lets exactly one of them adopt each run.
  *
  * Serve also runs the schedules and sensors of its jobs (src/automation): one run per (schedule,
- * tick time), and one per sensor run key, across every serve process.
+ * tick time), and one per sensor run key, across every serve process, submitted to the run queue;
+ * and the run queue (run-queue.ts): it takes queued runs of its jobs in priority then FIFO order
+ * under the run-level limits and starts them. Each serve heartbeats into Redis
+ * (daemon-registry.ts) so its health can be seen.
  */
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { JobDefinition, RunStatus } from '../core/types.js';
@@ -17,8 +22,11 @@ import { createRedis } from './connection.js';
 import { findOrphans } from './orphans.js';
 import { resumeRun } from './operate.js';
 import { openInstance } from '../instance/open-instance.js';
-import { hasAutomation, runAutomation } from '../automation/automation-loop.js';
+import { hasAutomation, runAutomation, sleep } from '../automation/automation-loop.js';
 import { redisAutomationStores } from './schedule-store.js';
+import type { Instance } from '../instance/types.js';
+import { createDaemonHeartbeat, listDaemons } from './daemon-registry.js';
+import { claimQueuedRuns, reconcileQueue, releaseActive } from './run-queue.js';
 import { SERVE_DEFAULTS } from './tuning.js';
 
 export interface ServeOptions {
@@ -34,11 +42,17 @@ export interface ServeOptions {
   maxRuns?: number;
   /** How often the schedules of `jobs` are evaluated. Default 1 s. */
   scheduleIntervalMs?: number;
+  /** How often the run queue is looked at. Default 1 s. */
+  queueIntervalMs?: number;
   /** Stops looking for orphans. Runs already adopted go on (see stop()). */
   signal?: AbortSignal;
 }
 
 export interface Server {
+  /** This serve's id in the daemon registry (and as the claimer of queued runs). */
+  readonly id: string;
+  /** Removes its registration at once (a stopping serve), instead of letting it expire. */
+  unregister(): Promise<void>;
   /** Runs this process drives now. */
   readonly driving: ReadonlySet<string>;
   /** Resolves when the signal stopped the scanning and every adopted run has ended. */
@@ -58,6 +72,19 @@ export function serveOrphans(o: ServeOptions): Server {
   const maxRuns = o.maxRuns ?? SERVE_DEFAULTS.maxRuns;
   const redis = createRedis(o.redisUrl);
   redis.on('error', () => {}); // a look that fails is retried at the next interval
+  const id = `serve:${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const hasSchedules = [...o.jobs.values()].some((j) => (j.schedules?.size ?? 0) > 0);
+  const hasSensors = [...o.jobs.values()].some((j) => (j.sensors?.size ?? 0) > 0);
+  const heartbeat = createDaemonHeartbeat(redis, {
+    id,
+    host: hostname(),
+    pid: process.pid,
+    runs: ['orphans', 'queue', ...(hasSchedules ? ['schedules'] : []), ...(hasSensors ? ['sensors'] : [])],
+    jobs: [...o.jobs.keys()],
+  });
+  // One instance for the schedules and the queue, opened on first use.
+  let instance: Promise<Instance> | undefined;
+  const theInstance = (): Promise<Instance> => (instance ??= openInstance({ redis: o.redisUrl }));
   const driving = new Map<string, Promise<void>>();
   // Runs this process cannot adopt (job not in its code location, changed job file): said once.
   const refused = new Set<string>();
@@ -138,13 +165,18 @@ export function serveOrphans(o: ServeOptions): Server {
 
   const done = (async () => {
     try {
-      await Promise.all([orphanLoop, scheduleLoop(o, redis)]);
+      await heartbeat.start().catch((e: unknown) => o.logger.warn({ err: e instanceof Error ? e.message : String(e) }, 'could not write the first heartbeat'));
+      await Promise.all([orphanLoop, scheduleLoop(o, redis, theInstance), queueLoop(o, redis, id, theInstance)]);
     } finally {
+      await heartbeat.stop().catch(() => {});
+      if (instance) await (await instance).close().catch(() => {});
       await redis.quit().catch(() => {});
     }
   })();
 
   return {
+    id,
+    unregister: () => heartbeat.stop(),
     get driving() {
       return new Set(driving.keys());
     },
@@ -153,25 +185,38 @@ export function serveOrphans(o: ServeOptions): Server {
 }
 
 /** Evaluates the schedules and sensors of the serve's jobs every interval (nothing to do without them). */
-async function scheduleLoop(o: ServeOptions, redis: Redis): Promise<void> {
+async function scheduleLoop(o: ServeOptions, redis: Redis, instance: () => Promise<Instance>): Promise<void> {
   if (!hasAutomation(o.jobs)) return;
   const intervalMs = o.scheduleIntervalMs ?? SERVE_DEFAULTS.scheduleIntervalMs;
-  const instance = await openInstance({ redis: o.redisUrl });
-  try {
-    await runAutomation({ instance, stores: redisAutomationStores(redis), jobs: () => o.jobs, logger: o.logger, intervalMs, ...(o.signal ? { signal: o.signal } : {}) });
-  } finally {
-    await instance.close();
-  }
+  await runAutomation({ instance: await instance(), stores: redisAutomationStores(redis), jobs: () => o.jobs, logger: o.logger, intervalMs, ...(o.signal ? { signal: o.signal } : {}) });
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
+/**
+ * Every interval: repairs the queue, then takes as many queued runs of its jobs as it may start
+ * (under the run-level limits, atomically across serves, and its own --max-runs) and starts each.
+ */
+async function queueLoop(o: ServeOptions, redis: Redis, id: string, instance: () => Promise<Instance>): Promise<void> {
+  const intervalMs = o.queueIntervalMs ?? SERVE_DEFAULTS.queueIntervalMs;
+  const maxRuns = o.maxRuns ?? SERVE_DEFAULTS.maxRuns;
+  const jobs = [...o.jobs.keys()];
+  const pass = async (): Promise<void> => {
+    const live = new Set((await listDaemons(redis)).map((d) => d.id));
+    live.add(id);
+    const active = await reconcileQueue(redis, { liveDaemons: live, staleMs: SERVE_DEFAULTS.queueStaleMs, lostMs: SERVE_DEFAULTS.queueLostMs });
+    const mine = active.filter((a) => a.by === id).length;
+    const taken = await claimQueuedRuns(redis, { holder: id, max: maxRuns - mine, jobs });
+    for (const runId of taken) {
+      o.logger.info({ runId }, 'starting a queued run');
+      try {
+        await (await instance()).startQueuedRun(runId);
+      } catch (e) {
+        o.logger.error({ runId, err: e instanceof Error ? e.message : String(e) }, 'could not start a queued run');
+        await releaseActive(redis, runId).catch(() => {});
+      }
     }
-    signal?.addEventListener('abort', done, { once: true });
-  });
+  };
+  while (!o.signal?.aborted) {
+    await pass().catch((e: unknown) => o.logger.warn({ err: e instanceof Error ? e.message : String(e) }, 'could not look at the run queue'));
+    await sleep(intervalMs, o.signal);
+  }
 }

@@ -26,5 +26,19 @@ function positive(raw: string | undefined, fallback: number): number {
   return Number.isInteger(n) && n > 0 ? n : fallback;
 }
 
-/** `coordinator serve`: how often it looks for orphaned runs, how many of the newest runs, how many it drives at once. */
-export const SERVE_DEFAULTS = { intervalMs: 5000, scanLimit: 1000, maxRuns: 16, scheduleIntervalMs: 1000 };
+/**
+ * `coordinator serve`: how often it looks for orphaned runs, how many of the newest runs, how many
+ * it drives at once (adopted and started from the run queue, each), how often it evaluates
+ * schedules and looks at the run queue; a run taken from the queue by a serve that died before
+ * starting it returns to the queue after `queueStaleMs`, and a QUEUED run missing from the queue
+ * (its submitter died) is entered after `queueLostMs`.
+ */
+export const SERVE_DEFAULTS = {
+  intervalMs: 5000,
+  scanLimit: 1000,
+  maxRuns: 16,
+  scheduleIntervalMs: 1000,
+  queueIntervalMs: 1000,
+  queueStaleMs: 30_000,
+  queueLostMs: 10_000,
+};

@@ -7,11 +7,12 @@
 import { randomUUID } from 'node:crypto';
 import { isTerminalRunStatus } from '../core/status.js';
 import type { JobDefinition, JsonObject, RunStatus } from '../core/types.js';
-import { BatonError } from '../errors.js';
+import { BatonError, toError } from '../errors.js';
+import { distributedSection, redactRunConfig } from '../distributed/recorded-config.js';
 import type { PreparedRun } from '../run/execute-job.js';
 import type { DrivenRun } from './drive-local.js';
-import { DEFAULT_PAGE, type RunStorage, type StoredRunView } from './storage.js';
-import type { Instance, LaunchRunOptions } from './types.js';
+import { DEFAULT_PAGE, type RunRow, type RunStorage, type StoredRunView } from './storage.js';
+import type { Instance, LaunchRunOptions, RunSummary } from './types.js';
 import { toDetail, toSummary } from './views.js';
 
 export interface InstanceBackend {
@@ -31,8 +32,13 @@ export interface InstanceBackend {
   /** Re-executes a distributed parent run; undefined: the parent ran on a local executor, handled here. */
   reexecuteDistributed(run: StoredRunView, options: { fromFailure?: boolean; selection?: string[] }): Promise<DriveHandle> | undefined;
   deleteRunData(run: StoredRunView): Promise<void>;
+  /** Enters a run just recorded QUEUED in the run queue (absent: the queue is the QUEUED runs in storage). */
+  enqueue?(row: RunRow): Promise<void>;
+  /** Why each of these QUEUED runs waits. */
+  queueReasons(runIds: readonly string[]): Promise<Map<string, string>>;
   limits: Instance['limits'];
   workers: Instance['workers'];
+  daemons: Instance['daemons'];
   close(): Promise<void>;
 }
 
@@ -86,6 +92,34 @@ export function createInstance(backend: InstanceBackend): Instance {
     if (closed) throw new BatonError('USAGE', 'this instance is closed');
   };
 
+  /** Adds `queueReason` to the QUEUED runs among these. */
+  const withReasons = async <T extends RunSummary>(runs: T[]): Promise<T[]> => {
+    const queued = runs.filter((r) => r.status === 'QUEUED').map((r) => r.runId);
+    if (queued.length === 0) return runs;
+    const reasons = await backend.queueReasons(queued);
+    return runs.map((r) => (reasons.has(r.runId) ? { ...r, queueReason: reasons.get(r.runId) as string } : r));
+  };
+
+  /** Plans (all bad input fails here), then the run's id, tags and selection. */
+  const prepare = async (jobOrPath: JobDefinition | string, options: LaunchRunOptions) => {
+    const { loadJob, prepareRun } = await launching();
+    const job = typeof jobOrPath === 'string' ? await loadJob(jobOrPath) : jobOrPath;
+    const runId = options.runId ?? randomUUID();
+    if (!RUN_ID.test(runId)) throw new BatonError('USAGE', `invalid run id "${runId}": expected 1-100 letters, digits, "-" and "_"`);
+    const selection = options.selection ?? options.select ?? [];
+    const prepared = await prepareRun(job, { select: selection, runConfig: backend.runConfigFor(options.runConfig ?? {}) });
+    const tags = { ...job.tags, ...(options.tags ?? {}) };
+    return { job, prepared, meta: { runId, tags, selection: selection.length > 0 ? [...selection] : null } };
+  };
+
+  /** A queued run that cannot start is recorded FAILURE, with why, so it does not wait forever. */
+  const failQueued = async (runId: string, e: unknown): Promise<void> => {
+    if ((await storage.getRun(runId))?.row.status !== 'QUEUED') return;
+    const at = new Date().toISOString();
+    await storage.setRunStatus(runId, 'FAILURE', at);
+    await storage.recordEvent({ type: 'RUN_FAILURE', timestamp: at, runId, message: `the queued run could not start: ${toError(e).message}` });
+  };
+
   const launchPrepared = async (
     job: JobDefinition,
     prepared: PreparedRun,
@@ -104,14 +138,46 @@ export function createInstance(backend: InstanceBackend): Instance {
 
     async launchRun(jobOrPath, options: LaunchRunOptions = {}) {
       assertOpen();
-      const { loadJob, prepareRun } = await launching();
-      const job = typeof jobOrPath === 'string' ? await loadJob(jobOrPath) : jobOrPath;
-      const runId = options.runId ?? randomUUID();
-      if (!RUN_ID.test(runId)) throw new BatonError('USAGE', `invalid run id "${runId}": expected 1-100 letters, digits, "-" and "_"`);
-      const selection = options.selection ?? options.select ?? [];
-      const prepared = await prepareRun(job, { select: selection, runConfig: backend.runConfigFor(options.runConfig ?? {}) });
-      const tags = { ...job.tags, ...(options.tags ?? {}) };
-      return launchPrepared(job, prepared, { runId, tags, selection: selection.length > 0 ? [...selection] : null });
+      const { job, prepared, meta } = await prepare(jobOrPath, options);
+      return launchPrepared(job, prepared, meta);
+    },
+
+    async submitRun(jobOrPath, options: LaunchRunOptions = {}) {
+      assertOpen();
+      const { job, prepared, meta } = await prepare(jobOrPath, options);
+      const row: RunRow = {
+        ...meta,
+        job: job.name,
+        jobHash: job.hash,
+        jobPath: job.sourcePath,
+        status: 'QUEUED',
+        createdAt: new Date().toISOString(),
+        runConfig: redactRunConfig(prepared.runConfig.raw),
+      };
+      await storage.createRun(row, prepared.plan);
+      await backend.enqueue?.(row);
+      return { runId: meta.runId, status: 'QUEUED' as const };
+    },
+
+    async startQueuedRun(runId) {
+      assertOpen();
+      const run = await requireRun(runId);
+      if (run.row.status !== 'QUEUED') throw new BatonError('RUN_NOT_RESUMABLE', `run "${runId}" is ${run.row.status}, not QUEUED`);
+      try {
+        if (distributedSection(run.row.runConfig)) return track(await backend.resume(run, {}));
+        const { loadJob, resolveRunConfig, verifyJobOps, startLocalRun } = await launching();
+        const job = await loadJob(run.row.jobPath);
+        if (job.hash !== run.row.jobHash) {
+          throw new BatonError('JOB_HASH_MISMATCH', `${job.sourcePath} changed since run "${runId}" was submitted (its ops differ); submit it again`);
+        }
+        const runConfig = resolveRunConfig(run.row.runConfig, job);
+        await verifyJobOps(job, run.plan.steps.map((s) => s.op));
+        const meta = { runId, tags: run.row.tags, selection: run.row.selection, queued: true };
+        return track(await startLocalRun(storage, job, { plan: run.plan, runConfig }, meta, backend.driveHere));
+      } catch (e) {
+        await failQueued(runId, e).catch(() => {});
+        throw e;
+      }
     },
 
     async getRuns(filter = {}) {
@@ -120,12 +186,12 @@ export function createInstance(backend: InstanceBackend): Instance {
       }
       const { rows, cursor } = await storage.getRuns({ ...filter, limit: filter.limit ?? DEFAULT_PAGE });
       const counts = await storage.stepCounts(rows.map((r) => r.runId));
-      return { runs: rows.map((r, i) => toSummary(r, counts[i] ?? {})), cursor };
+      return { runs: await withReasons(rows.map((r, i) => toSummary(r, counts[i] ?? {}))), cursor };
     },
 
     async getRun(runId) {
       const run = await storage.getRun(runId);
-      return run ? toDetail(run, storage) : null;
+      return run ? (await withReasons([await toDetail(run, storage)]))[0] ?? null : null;
     },
 
     async getEvents(runId, options = {}) {
@@ -189,6 +255,7 @@ export function createInstance(backend: InstanceBackend): Instance {
 
     limits: backend.limits,
     workers: backend.workers,
+    daemons: backend.daemons,
 
     async close() {
       if (closed) return;

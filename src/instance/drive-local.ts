@@ -20,6 +20,8 @@ export interface LocalRunMeta {
   onEvent?: (event: RunEvent) => void;
   /** Aborting it cancels the run (as the run's own controller does). */
   signal?: AbortSignal;
+  /** The run is recorded already, QUEUED (submitted): it is set STARTED instead of created. */
+  queued?: boolean;
 }
 
 export interface DrivenRun {
@@ -42,7 +44,7 @@ export async function startLocalRun(
   driveHere: (runId: string, onCancel: () => void) => Promise<() => Promise<void>>,
 ): Promise<DrivenRun> {
   const now = new Date().toISOString();
-  await storage.createRun(
+  if (!meta.queued) await storage.createRun(
     {
       runId: meta.runId,
       job: job.name,
@@ -64,6 +66,7 @@ export async function startLocalRun(
     else meta.signal.addEventListener('abort', () => controller.abort(), { once: true });
   }
   const release = await driveHere(meta.runId, () => controller.abort());
+  if (meta.queued) await storage.setRunStatus(meta.runId, 'STARTED');
   let writes: Promise<unknown> = Promise.resolve();
   const write = (work: () => Promise<unknown>): void => {
     writes = writes.then(work).catch(() => {}); // storage gone (deleted run, closed instance): the run goes on

@@ -41,6 +41,8 @@ export interface RunSummary {
   endedAt?: string;
   /** How many of its steps are in each status. */
   stepCounts: Partial<Record<ShownStepStatus, number>>;
+  /** QUEUED: why it has not started (the run-queue limit that holds it, or that no serve runs the queue). */
+  queueReason?: string;
 }
 
 export interface StepView {
@@ -90,6 +92,27 @@ export interface LaunchRunOptions {
   runConfig?: JsonObject;
   tags?: Tags;
   runId?: string;
+}
+
+/** `submitRun`: the run is recorded QUEUED; a daemon (`coordinator serve`) starts it under the run queue's limits. */
+export interface SubmittedRun {
+  runId: string;
+  status: 'QUEUED';
+}
+
+/** A live daemon (`coordinator serve`), from its heartbeat. */
+export interface DaemonInfo {
+  id: string;
+  host: string;
+  pid: number;
+  /** What it runs: `orphans` (adoption), `schedules`, `sensors`, `queue`. */
+  runs: string[];
+  /** The jobs of its code location. */
+  jobs: string[];
+  /** ISO-8601 */
+  startedAt: string;
+  /** ISO-8601 of its last heartbeat. */
+  lastSeen: string;
 }
 
 export interface RunChange {
@@ -147,6 +170,18 @@ export interface Instance {
   readonly kind: 'redis' | 'local';
   /** Plans (every validation error before anything is written), records and starts the run; resolves once it is recorded. */
   launchRun(jobOrPath: JobDefinition | string, options?: LaunchRunOptions): Promise<{ runId: string }>;
+  /**
+   * Plans like launchRun (every validation error first), then records the run QUEUED and enters
+   * it in the run queue; a daemon starts it under the run-level limits. A given `runId` already
+   * taken fails with RUN_BUSY.
+   */
+  submitRun(jobOrPath: JobDefinition | string, options?: LaunchRunOptions): Promise<SubmittedRun>;
+  /**
+   * For daemons: starts a QUEUED run (taken from the queue) on the executor its run config names,
+   * and resolves once it started. A run that can no longer start (its job file changed or is gone)
+   * is recorded FAILURE with the reason, and the error is thrown.
+   */
+  startQueuedRun(runId: string): Promise<{ runId: string }>;
   /** Newest first, filtered in storage, paginated. */
   getRuns(filter?: RunsFilter): Promise<{ runs: RunSummary[]; cursor: string | null }>;
   getRun(runId: string): Promise<RunDetail | null>;
@@ -167,6 +202,10 @@ export interface Instance {
   };
   workers: {
     list(): Promise<WorkerInfo[]>;
+  };
+  /** The live daemons (`coordinator serve`); always empty on a local instance. */
+  daemons: {
+    list(): Promise<DaemonInfo[]>;
   };
   close(): Promise<void>;
 }

@@ -76,6 +76,7 @@ const routes: Array<[method: string, pattern: RegExp, handler: Handler]> = [
   }],
   ['DELETE', /^limits\/(.+)$/, async (ctx, _req, res, [key]) => sendJson(res, 200, { deleted: await ctx.instance.limits.delete(key as string) })],
   ['GET', /^workers$/, async (ctx, _req, res) => sendJson(res, 200, { workers: await ctx.instance.workers.list() })],
+  ['GET', /^daemons$/, async (ctx, _req, res) => sendJson(res, 200, { daemons: await ctx.instance.daemons.list() })],
   ['GET', /^schema\/run-config$/, async (ctx, _req, res, _p, url) => {
     const name = url.searchParams.get('job');
     const job = name ? (await ctx.catalog.get(name))?.job : undefined;

@@ -63,6 +63,29 @@ export function instanceSuite(name: string, setup: SuiteSetup): void {
       expect(page.events.map((e) => e.cursor)).toEqual(events.slice(0, 2).map((e) => e.cursor));
     });
 
+    it('submits a run QUEUED, says why it waits, and starts it when a daemon asks', async () => {
+      const instance = setup.instance();
+      await expect(instance.submitRun(DIAMOND, { runConfig: config(), selection: ['nope*'] })).rejects.toMatchObject({ code: 'SELECTION_INVALID' });
+      const submitted = await instance.submitRun(DIAMOND, { runConfig: config(), tags: { who: 'queue' } });
+      expect(submitted.status).toBe('QUEUED');
+      const queued = await instance.getRun(submitted.runId);
+      expect(queued).toMatchObject({ status: 'QUEUED', tags: { who: 'queue' }, stepCounts: { NOT_STARTED: 4 } });
+      expect(queued?.startedAt).toBeUndefined();
+      expect(queued?.queueReason).toEqual(expect.any(String));
+      const listed = (await instance.getRuns({ statuses: ['QUEUED'], tags: { who: 'queue' } })).runs;
+      expect(listed.map((r) => [r.runId, typeof r.queueReason])).toEqual([[submitted.runId, 'string']]);
+      await expect(instance.submitRun(DIAMOND, { runConfig: config(), runId: submitted.runId })).rejects.toMatchObject({ code: 'RUN_BUSY' });
+
+      await instance.startQueuedRun(submitted.runId);
+      const events = await follow(instance, submitted.runId);
+      expect(events.at(-1)?.type).toBe('RUN_SUCCESS');
+      const run = await instance.getRun(submitted.runId);
+      expect(run).toMatchObject({ status: 'SUCCESS', stepCounts: { SUCCESS: 4 } });
+      expect(run?.queueReason).toBeUndefined();
+      expect(Date.parse(run?.startedAt ?? '')).toBeGreaterThanOrEqual(Date.parse(run?.createdAt ?? ''));
+      await expect(instance.startQueuedRun(submitted.runId)).rejects.toMatchObject({ code: 'RUN_NOT_RESUMABLE' });
+    });
+
     it('refuses bad input before anything is recorded', async () => {
       const instance = setup.instance();
       const before = (await instance.getRuns({ limit: 1000 })).runs.length;

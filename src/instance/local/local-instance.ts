@@ -77,6 +77,10 @@ export async function openLocalInstance(dir: string): Promise<Instance> {
       delete: () => Promise.reject(needsRedis('concurrency limits shared by every run')),
     },
     workers: { list: async () => [] },
+    daemons: { list: async () => [] },
+    async queueReasons(runIds) {
+      return new Map(runIds.map((id) => [id, 'waiting for a daemon to start it (this storage has no live one)']));
+    },
     async close() {},
   };
   return createInstance(backend);

@@ -25,6 +25,9 @@ import type { Instance } from '../types.js';
 import { limitInfos } from './limits-view.js';
 import { createRedisStorage } from './redis-storage.js';
 import { listWorkers } from '../../distributed/worker-registry.js';
+import { listDaemons } from '../../distributed/daemon-registry.js';
+import { enqueueRun, readQueue } from '../../distributed/run-queue.js';
+import { waitReason } from '../../core/run-queue.js';
 
 const EXECUTORS = ['in_process', 'multiprocess', 'distributed'];
 
@@ -140,6 +143,23 @@ export async function openRedisInstance(url: string): Promise<Instance> {
       if (base) await rm(join(resolve(dirname(run.row.jobPath), base), run.row.runId), { recursive: true, force: true });
     },
 
+    async enqueue(row) {
+      await enqueueRun(redis, { runId: row.runId, job: row.job, tags: row.tags, submittedMs: Date.parse(row.createdAt) });
+    },
+
+    async queueReasons(runIds) {
+      const [queue, daemons] = await Promise.all([readQueue(redis), listDaemons(redis)]);
+      const noServe = daemons.some((d) => d.runs.includes('queue')) ? '' : '; no live serve runs the queue (start `coordinator serve`)';
+      const reasons = new Map<string, string>();
+      for (const runId of runIds) {
+        const taken = queue.active.find((a) => a.runId === runId);
+        if (taken) reasons.set(runId, `starting: taken from the queue by ${taken.by}`);
+        else if (queue.queued.some((q) => q.runId === runId)) reasons.set(runId, waitReason(queue.config, queue.active, queue.queued, runId) + noServe);
+        else reasons.set(runId, `not in the run queue yet (a serve enters it at its next pass)${noServe}`);
+      }
+      return reasons;
+    },
+
     limits: {
       list: () => limitInfos(redis),
       set: (spec, n) => setLimit(redis, spec, n),
@@ -148,6 +168,7 @@ export async function openRedisInstance(url: string): Promise<Instance> {
 
     // The live workers, from their heartbeats (src/distributed/worker-registry.ts).
     workers: { list: async () => (await listWorkers(redis)).map(({ heartbeatMs: _heartbeatMs, ...w }) => w) },
+    daemons: { list: () => listDaemons(redis) },
 
     async close() {
       await redis.quit().catch(() => {});

@@ -8,6 +8,7 @@ import type { Json, RunEvent, RunStatus } from '../../core/types.js';
 import { BatonError } from '../../errors.js';
 import { DEFAULT_PREFIX, runIndexKeys, runKeys, runsIndexKey } from '../../distributed/keys.js';
 import { DISTRIBUTED_DEFAULTS } from '../../distributed/options.js';
+import { distributedSection } from '../../distributed/recorded-config.js';
 import { createOutputStore } from '../../distributed/output-store.js';
 import { queryRuns, repairRunIndex, unindexRun } from '../../distributed/run-index.js';
 import { createRunStore, decodeRecord as decode, type RunRecord } from '../../distributed/run-store.js';
@@ -213,9 +214,15 @@ function toRecord(row: RunRow): RunRecord {
     createdAt: row.createdAt,
     selection: row.selection,
     runConfig: row.runConfig,
-    // No queue carries its steps; a cancel of the run (orphaned) looks in the default one and finds nothing.
-    queue: DISTRIBUTED_DEFAULTS.queue,
+    // A submitted distributed run's steps go to the queue its run config names (a cancel looks
+    // there); a local run's steps go to no queue, and a cancel finds nothing in the default one.
+    queue: queueOf(row.runConfig),
     ...(row.parentRunId ? { parentRunId: row.parentRunId } : {}),
     ...(row.endedAt ? { endedAt: row.endedAt } : {}),
   };
+}
+
+function queueOf(runConfig: RunRow['runConfig']): string {
+  const queue = distributedSection(runConfig)?.queue;
+  return typeof queue === 'string' && queue.length > 0 ? queue : DISTRIBUTED_DEFAULTS.queue;
 }

@@ -125,6 +125,7 @@ export function RunPage({ runId }: { runId: string }) {
         {run.parentRunId && <> · re-execution of <a href={href(['runs', run.parentRunId])}><code>{run.parentRunId.slice(0, 8)}</code></a></>}
         {Object.entries(run.tags).map(([k, v]) => <span key={k} class="tag">{k}={v}</span>)}
       </p>
+      {run.status === 'QUEUED' && run.queueReason && <p class="muted" data-testid="queue-reason">Waits: {run.queueReason}</p>}
       {(stream === 'lost' || offline) && <p role="status" class="banner warn">Connection lost, reconnecting…</p>}
       <div class="actions">
         <button type="button" disabled={finished || busy || run.status === 'CANCELING'} onClick={() => void act('cancel', {})}>Cancel</button>

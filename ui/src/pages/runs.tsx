@@ -68,7 +68,10 @@ export function RunsPage({ query }: { query: URLSearchParams }) {
               <tr key={r.runId}>
                 <td><a href={href(['runs', r.runId])} title={r.runId}><code>{r.runId.slice(0, 8)}</code></a></td>
                 <td><a href={href(['jobs', r.job])}>{r.job}</a></td>
-                <td><span class={`badge s-${r.status}`}>{r.status}</span></td>
+                <td>
+                  <span class={`badge s-${r.status}`}>{r.status}</span>
+                  {r.queueReason && <div class="muted queue-reason" title="Why this run waits">waits: {r.queueReason}</div>}
+                </td>
                 <td>{new Date(r.createdAt).toLocaleString()}</td>
                 <td>{duration(r.startedAt, r.endedAt)}</td>
                 <td>{Object.entries(r.stepCounts).map(([s, n]) => <span key={s} class={`count s-${s}`}>{n} {s}</span>)}</td>
