@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startQueuedRuns } from '../src/automation/embedded-queue.js';
 import { openLocalAutomationStores } from '../src/automation/local-tick-store.js';
 import { createSensorDaemon, sensorRunId, testSensor } from '../src/automation/sensor-daemon.js';
 import type { JobDefinition } from '../src/core/types.js';
@@ -132,6 +133,9 @@ describe('the sensors daemon over a local instance, on a fake clock', () => {
     expect(ticks[3]?.reason).toBe('the inbox is empty');
     expect(await h.stores.sensors.cursor('inbox_job/inbox')).toBe('two.csv');
     expect(await h.stores.sensors.lastRunKey('inbox_job/inbox')).toBe('three.csv');
+    // Sensors submit their runs QUEUED; with no serve, the embedded queue (coordinator ui's) starts them.
+    for (const r of runs) expect(r.status).toBe('QUEUED');
+    expect((await startQueuedRuns(h.instance, silent)).sort()).toEqual(runs.map((r) => r.runId).sort());
     for (const r of runs) await waitFor('the run to end', async () => ((await h.instance.getRun(r.runId))?.status === 'SUCCESS' ? true : undefined));
   });
 

@@ -1,6 +1,7 @@
 /**
  * The loop that runs schedules and sensors: in `coordinator serve` over its Redis, and in
- * `coordinator ui` without Redis over the local instance (like `dagster dev`). Schedules are
+ * `coordinator ui` without Redis over the local instance (like `dagster dev`), where it also
+ * starts the runs they submit (the embedded run queue). Schedules are
  * evaluated every interval; sensors too, each one at most once per its own interval_seconds
  * (a slow sensor does not hold up the schedules).
  */
@@ -8,6 +9,7 @@ import type { Logger } from 'pino';
 import type { JobDefinition } from '../core/types.js';
 import type { Instance } from '../instance/types.js';
 import { createScheduler } from '../distributed/scheduler.js';
+import { startQueuedRuns } from './embedded-queue.js';
 import { createSensorDaemon } from './sensor-daemon.js';
 import type { AutomationStores } from './tick-store.js';
 
@@ -19,6 +21,8 @@ export interface AutomationLoopOptions {
   logger: Logger;
   intervalMs: number;
   signal?: AbortSignal;
+  /** Also start the instance's QUEUED runs each pass (an instance no `serve` runs the queue of). */
+  runQueue?: boolean;
 }
 
 export const hasAutomation = (jobs: ReadonlyMap<string, JobDefinition>): boolean =>
@@ -42,6 +46,7 @@ export async function runAutomation(o: AutomationLoopOptions): Promise<void> {
     sensing.add(round);
     void round.finally(() => sensing.delete(round));
     await scheduler.evaluate();
+    if (o.runQueue) await startQueuedRuns(o.instance, o.logger).catch((e: unknown) => o.logger.warn({ err: e instanceof Error ? e.message : String(e) }, 'could not start queued runs'));
     await sleep(o.intervalMs, o.signal);
   }
   await Promise.all([...sensing]);

@@ -16,6 +16,7 @@ import type { Instance } from '../instance/types.js';
 import { mergeRunConfig } from '../job/merge.js';
 import { evaluateSensor, type SensorEvaluation, type SensorRunRequest } from './sensor-eval.js';
 import type { TickRecord, TickStore } from './tick-store.js';
+import { submitOnce } from '../distributed/submit-once.js';
 
 export const SENSOR_TAGS = { sensor: 'baton/sensor', runKey: 'baton/run_key' } as const;
 
@@ -26,12 +27,13 @@ export function sensorRunId(id: string, runKey: string): string {
   return `sensor-${createHash('sha256').update(`${id}\0${runKey}`).digest('hex').slice(0, 32)}`;
 }
 
-/** Makes the run a sensor asked for. The one place a sensor launches runs. */
+/** Makes the run a sensor asked for (QUEUED, once under its id). The one place a sensor launches runs. */
 export async function launchSensorRun(instance: Instance, job: JobDefinition, s: SensorDefinition, req: SensorRunRequest, runId: string): Promise<void> {
   // The job's run config (merged by launchRun), then the sensor's, then the request's.
   const runConfig = mergeRunConfig(s.runConfig?.value ?? {}, req.runConfig ?? {}) as JsonObject;
   const tags = { ...s.tags, ...req.tags, [SENSOR_TAGS.sensor]: s.name, [SENSOR_TAGS.runKey]: req.runKey };
-  await instance.launchRun(job, { runId, runConfig, tags, ...(s.selection ? { selection: s.selection } : {}) });
+  // Submitted QUEUED: the run queue starts it under the run-level limits (decisions: sensors always submit).
+  await submitOnce(instance, job, { runId, runConfig, tags, ...(s.selection ? { selection: s.selection } : {}) });
 }
 
 /** A run key claimed this long ago and still not launched was left by a process that stopped mid-tick. */

@@ -124,7 +124,9 @@ async function startAutomation(options: UiServerOptions, catalog: JobCatalog, si
   const { pino } = await import('pino');
   const logger = a.logger ?? pino({ name: 'baton-ui', level: process.env.LOG_LEVEL ?? 'info' }, pino.destination(2));
   const jobs = async () => new Map((await catalog.list()).flatMap((e) => (e.job ? [[e.job.name, e.job] as const] : [])));
-  await runAutomation({ instance: options.instance, stores: a.stores, jobs, logger, intervalMs: a.intervalMs ?? 1000, signal }).catch((e: unknown) =>
+  // No serve runs a local instance's queue: this process starts the runs schedules and sensors submit.
+  const runQueue = options.instance.kind === 'local';
+  await runAutomation({ instance: options.instance, stores: a.stores, jobs, logger, intervalMs: a.intervalMs ?? 1000, signal, runQueue }).catch((e: unknown) =>
     logger.error({ err: e instanceof Error ? e.message : String(e) }, 'schedules and sensors stopped'),
   );
 }
