@@ -14,6 +14,7 @@ import { stringify } from 'yaml';
 import type { RunEvent } from '../src/core/types.js';
 import { createRedis } from '../src/distributed/connection.js';
 import { stepQueueName } from '../src/distributed/queues.js';
+import { createStreamHub } from '../src/distributed/stream-hub.js';
 import { CLI, ROOT, runCli, type CliResult } from './helpers/cli.js';
 import { waitFor } from './helpers/distributed.js';
 import { hasClusterBinaries, keySlot, masterOfSlot, startTestRedisCluster, type TestRedisCluster } from './helpers/redis-cluster.js';
@@ -99,6 +100,26 @@ describe.skipIf(!available)('Redis Cluster (3 masters, redis-server binaries)', 
     expect(new Set(masters)).toEqual(new Set(cluster.ports));
     // Every key of one queue shares its slot: BullMQ's scripts may touch them together.
     for (const q of shards) expect(await keySlot(cluster, `bull:{${q}}:${q}:wait`)).toBe(await keySlot(cluster, completedKey(q)));
+  });
+
+  it('watchers follow the event streams of runs in different slots at once (one hub per stream on a cluster)', async () => {
+    const keys = ['a', 'b', 'c'].map((r) => `baton:{run:hub-${process.pid}-${r}}:events`);
+    expect(new Set(await Promise.all(keys.map((k) => keySlot(cluster, k)))).size).toBe(3);
+    const hub = createStreamHub(probe);
+    const abort = new AbortController();
+    try {
+      const got = keys.map(async (key) => {
+        for await (const [, fields] of hub.follow(key, '0-0', abort.signal)) return fields[1];
+        return undefined;
+      });
+      await waitFor('three readers', () => (hub.readers === 3 ? true : undefined));
+      for (const key of keys) await probe.xadd(key, '*', 'e', key);
+      expect(await Promise.all(got)).toEqual(keys);
+      await waitFor('readers gone', () => (hub.readers === 0 ? true : undefined));
+    } finally {
+      abort.abort();
+      await hub.close();
+    }
   });
 
   it('two runs sharded over three queues on three masters never exceed a cross-run limit of 2', async () => {
