@@ -13,6 +13,7 @@ export async function driveWithProgress(
   totalSteps: number,
   json: boolean | undefined,
   drive: (signal: AbortSignal, onEvent: (e: RunEvent) => void) => Promise<RunResult>,
+  options: { verbose?: boolean } = {},
 ): Promise<number> {
   const cancel = new AbortController();
   let interrupted = false;
@@ -27,8 +28,9 @@ export async function driveWithProgress(
   // With --json, stdout holds the summary alone: whatever an in-process op prints goes to stderr.
   const stdoutWrite = process.stdout.write;
   if (json) process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
+  const reporter = createReporter(totalSteps, { mode: progressMode(json), stack: options.verbose ? 'full' : 'tail' });
   try {
-    const result = await drive(cancel.signal, createReporter(totalSteps));
+    const result = await drive(cancel.signal, reporter);
     process.stdout.write = stdoutWrite;
     if (json) process.stdout.write(`${JSON.stringify(runSummary(result))}\n`);
     if (interrupted) return EXIT.interrupted;
@@ -41,8 +43,19 @@ export async function driveWithProgress(
     }
     throw e;
   } finally {
+    reporter.close();
     process.stdout.write = stdoutWrite;
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/**
+ * The live view: a compact progress block on a terminal; plain lines when stderr is piped or with
+ * `--json`. `BATON_PROGRESS=lines|compact` chooses explicitly.
+ */
+function progressMode(json: boolean | undefined): 'lines' | 'compact' {
+  const asked = process.env.BATON_PROGRESS;
+  if (asked === 'lines' || asked === 'compact') return asked;
+  return !json && process.stderr.isTTY === true ? 'compact' : 'lines';
 }

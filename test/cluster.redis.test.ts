@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { RunEvent } from '../src/core/types.js';
 import { createRedis } from '../src/distributed/connection.js';
+import { findOrphans } from '../src/distributed/orphans.js';
 import { stepQueueName } from '../src/distributed/queues.js';
 import { createStreamHub } from '../src/distributed/stream-hub.js';
 import { CLI, ROOT, runCli, type CliResult } from './helpers/cli.js';
@@ -189,6 +190,8 @@ describe.skipIf(!available)('Redis Cluster (3 masters, redis-server binaries)', 
     await waitFor('40 steps to succeed', async () => ((await successes()) >= 40 ? true : undefined));
     first.kill('SIGKILL');
     expect(await successes()).toBeLessThan(200);
+    // What `serve` would adopt once the dead coordinator's lease lapsed (reads runs in many slots).
+    await waitFor('the run to be an orphan', async () => ((await findOrphans(probe, 50)).some((o) => o.runId === runId) ? true : undefined));
 
     const r = await runCli(['resume', runId, '--json'], { env: env(), timeoutMs: 120_000 });
     const summary = succeeded(r);

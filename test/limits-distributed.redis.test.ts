@@ -355,7 +355,7 @@ describe('cross-run tag concurrency limits (real coordinator and worker processe
     const results = await Promise.all(runs);
     const [first, second, urgent] = results.map((r) => succeeded(r).runId);
     // The first waited while the others queued: its live view and its event log say why.
-    expect(results[0]?.stderr).toMatch(/step │ waiting for a concurrency slot \(tags: lane=one/);
+    expect(results[0]?.stderr).toContain('step │ waiting for a concurrency slot: limit lane=one (1 slot) (see coordinator limits list)');
     const logged = (await admin.xrange(`baton:{run:${first}}:events`, '-', '+')).map(([, fields]) => JSON.parse(fields[1] as string) as { type: string; stepKey?: string; message?: string });
     expect(logged.filter((e) => e.type === 'LOG' && e.stepKey === 'step' && e.message?.startsWith('waiting for a concurrency slot'))).toHaveLength(1);
     const order = intervals(ctx)

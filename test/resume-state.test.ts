@@ -28,10 +28,11 @@ describe('stepsFromEvents: resuming from the event stream', () => {
       ev('STEP_SKIPPED', 'skipped'),
     ]);
     expect(steps.done).toEqual({ status: 'SUCCESS', attempt: 1 });
-    expect(steps.running).toEqual({ status: 'IN_PROGRESS', attempt: 1 });
+    expect(steps.running).toEqual({ status: 'IN_PROGRESS', attempt: 1, startedAt: expect.any(String) });
     expect(steps.finished_meanwhile).toEqual({
       status: 'IN_PROGRESS',
       attempt: 2,
+      startedAt: expect.any(String),
       unhandledEnd: { ok: false, error: { name: 'Error', message: 'boom' } },
     });
     expect(steps.retrying).toEqual({ status: 'UP_FOR_RETRY', attempt: 1 });
@@ -39,8 +40,14 @@ describe('stepsFromEvents: resuming from the event stream', () => {
     expect(steps.skipped?.status).toBe('SKIPPED');
   });
 
-  it('a second start of the same attempt (its first worker died) is still that attempt in progress', () => {
-    const steps = stepsFromEvents([ev('STEP_START', 'a', 1, { worker: 'w1' }), ev('STEP_START', 'a', 1, { worker: 'w2' })]);
-    expect(steps.a).toEqual({ status: 'IN_PROGRESS', attempt: 1 });
+  it('a second start of the same attempt (its first worker died) is still that attempt in progress, on the second worker, since the first start', () => {
+    const first = ev('STEP_START', 'a', 1, { worker: 'w1' });
+    const steps = stepsFromEvents([first, ev('STEP_START', 'a', 1, { worker: 'w2' })]);
+    expect(steps.a).toEqual({ status: 'IN_PROGRESS', attempt: 1, startedAt: first.timestamp, worker: 'w2' });
+  });
+
+  it('a new attempt starts its own clock', () => {
+    const steps = stepsFromEvents([ev('STEP_START', 'a', 1), ev('STEP_UP_FOR_RETRY', 'a', 1), ev('STEP_START', 'a', 2, { worker: 'w3' })]);
+    expect(steps.a).toEqual({ status: 'IN_PROGRESS', attempt: 2, startedAt: new Date(t).toISOString(), worker: 'w3' });
   });
 });

@@ -118,6 +118,8 @@ describe('the worker registry', () => {
     const cfg = distributedConfig(redis.url, queue);
     const r = await runCli(['run', JOB, '-s', 'ok', '-s', 'forgot_await', '-c', cfg, '--json'], { env: { REDIS_URL: redis.url } });
     expect(r.code, r.stderr).toBe(1);
+    // A global limit: its waiters and slots in use are scraped too.
+    expect((await runCli(['limits', 'set', `lane=${queue}`, '3', '--redis', redis.url])).code).toBe(0);
     const res = await fetch(`http://127.0.0.1:${port}/metrics`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/plain');
@@ -138,10 +140,13 @@ describe('the worker registry', () => {
     expect(value('baton_worker_step_duration_seconds_count', { job, op: 'forgot_await', outcome: 'failure' })).toBe(1);
     expect(value('baton_worker_steps_failed_total', { job, op: 'forgot_await', code: 'OP_FAILED' })).toBe(1);
     expect(value('baton_worker_queue_depth')).toBe(0);
+    expect(value('baton_slot_waiters', { limit: `lane=${queue}` })).toBe(0);
+    expect(value('baton_slots_in_use', { limit: `lane=${queue}` })).toBe(0);
     expect(value('baton_worker_heartbeat_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 600);
     expect(value('baton_worker_step_processes')).toBeGreaterThanOrEqual(1);
     expect(text).toMatch(/^baton_worker_process_resident_memory_bytes/m);
     expect(text).toContain('# TYPE baton_worker_steps_retried_total counter');
     expect((await fetch(`http://127.0.0.1:${port}/other`)).status).toBe(404);
+    await runCli(['limits', 'delete', `lane=${queue}`, '--redis', redis.url]);
   });
 });

@@ -10,6 +10,7 @@ import { QUEUE_RE } from '../src/job/run-config-schema.js';
 import { WORKER_DEFAULTS } from '../src/distributed/step-worker.js';
 import { DEFAULT_MAX_DELIVERIES } from '../src/distributed/poison.js';
 import { DEFAULT_HEARTBEAT_MS } from '../src/distributed/worker-registry.js';
+import { DEFAULT_PLACEMENT_WAIT_MS } from '../src/distributed/job-placement.js';
 import { ISOLATIONS, type Isolation } from '../src/executors/step-pool.js';
 import { createProcessLogger } from '../src/logger.js';
 import { batonVersion } from '../src/version.js';
@@ -55,6 +56,7 @@ const program = new Command('worker')
   .option('--max-deliveries <n>', `a step whose workers all died this many times fails (a poison step; default ${DEFAULT_MAX_DELIVERIES})`, positive('--max-deliveries'))
   .option('--metrics-port <port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (0: any free port, logged)', nonNegativeInt('--metrics-port'))
   .option('--metrics-host <host>', 'interface for --metrics-port (default: all)')
+  .option('--placement-wait <ms>', `a step no live worker can take (its job unknown here, or at another hash: a rolling deploy) is left on the queue for a worker that has it, and fails only after this long with none (default ${DEFAULT_PLACEMENT_WAIT_MS})`, positive('--placement-wait'))
   .option('--heartbeat <ms>', `how often this worker renews its entry in the worker registry; it drops out 3 heartbeats after its last (default ${DEFAULT_HEARTBEAT_MS})`, positive('--heartbeat'))
   .exitOverride();
 
@@ -74,6 +76,7 @@ interface WorkerFlags {
   metricsPort?: number;
   metricsHost?: string;
   strict?: boolean;
+  placementWait?: number;
 }
 
 try {
@@ -104,6 +107,7 @@ try {
     ...(f.lockDuration ? { lockDurationMs: f.lockDuration } : {}),
     ...(f.stalledInterval ? { stalledIntervalMs: f.stalledInterval } : {}),
     ...(f.grace ? { graceMs: f.grace } : {}),
+    ...(f.placementWait ? { placementWaitMs: f.placementWait } : {}),
     ...(f.id ? { id: f.id } : {}),
   });
   let stopping = false;

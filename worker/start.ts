@@ -29,6 +29,7 @@ export interface WorkerProcessOptions {
   lockDurationMs?: number;
   stalledIntervalMs?: number;
   graceMs?: number;
+  placementWaitMs?: number;
   id?: string;
   /** Serve Prometheus metrics on this port (0: any free port). */
   metricsPort?: number;
@@ -89,6 +90,8 @@ export async function startWorkerProcess(o: WorkerProcessOptions): Promise<Worke
     const port = await metrics.listen(o.metricsPort, o.metricsHost);
     log.info({ port }, `metrics on http://${o.metricsHost ?? '0.0.0.0'}:${port}/metrics`);
   }
+  // Registered before it takes steps: a worker leaving a step for this one must see it live.
+  await heartbeat.start();
   const worker = await startStepWorker({
     runner: observedRunner(pool?.run ?? inlineRunner, [stepLogLines(log), heartbeat.observer, ...(metrics ? [metrics.observer] : [])]),
     redisUrl: o.redisUrl,
@@ -100,9 +103,12 @@ export async function startWorkerProcess(o: WorkerProcessOptions): Promise<Worke
     ...(o.lockDurationMs ? { lockDurationMs: o.lockDurationMs } : {}),
     ...(o.stalledIntervalMs ? { stalledIntervalMs: o.stalledIntervalMs } : {}),
     ...(o.graceMs ? { graceMs: o.graceMs } : {}),
+    ...(o.placementWaitMs ? { placementWaitMs: o.placementWaitMs } : {}),
     ...(o.maxDeliveries ? { maxDeliveries: o.maxDeliveries } : {}),
+  }).catch(async (e: unknown) => {
+    await heartbeat.stop().catch(() => {});
+    throw e;
   });
-  await heartbeat.start();
   return {
     id,
     pool,

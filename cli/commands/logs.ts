@@ -18,7 +18,8 @@ export function registerLogs(program: Command): void {
     .action(async (runId: string, flags: { redis?: string; storage?: string; follow?: boolean; json?: boolean }) => {
       await withInstance(flags, async (instance) => {
         const run = await getRunOrFail(instance, runId, flags);
-        const human = createReporter(Object.keys(run.steps).length, process.stdout);
+        // A record of what happened: every line, and each failure's whole stack.
+        const human = createReporter(Object.keys(run.steps).length, { out: process.stdout, mode: 'lines', stack: 'full' });
         /** Prints one event; true once the run's last event is printed. */
         const print = ({ cursor: _cursor, ...event }: InstanceEvent): boolean => {
           if (event.type === 'STEP_ATTEMPT_END') return false; // the coordinator's decision follows it

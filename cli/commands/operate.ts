@@ -19,7 +19,8 @@ export function registerOperate(program: Command): void {
     .option('--json', 'print {"runId","status","by"}')
     .action(async (runId: string, flags: { redis?: string; storage?: string; json?: boolean }) => {
       const r = await withInstance(flags, (instance) => instance.cancelRun(runId));
-      process.stdout.write(flags.json ? `${JSON.stringify({ runId, ...r })}\n` : `run ${runId}: ${r.status} (by ${r.by})\n`);
+      const text = r.by === 'nobody (already ended)' ? `run ${runId} had already ended ${r.status}: nothing to cancel` : `run ${runId}: ${r.status} (by ${r.by})`;
+      process.stdout.write(flags.json ? `${JSON.stringify({ runId, ...r })}\n` : `${text}\n`);
     });
 
   program
@@ -29,12 +30,14 @@ export function registerOperate(program: Command): void {
     .option(...REDIS_OPTION)
     .option('--job <path>', 'the job file on this machine (default: the path recorded with the run)')
     .option('--json', 'print one JSON summary object on stdout')
-    .action(async (runId: string, flags: { redis?: string; job?: string; json?: boolean }) => {
+    .option('--verbose', "show a failed step's whole stack (default: its last lines)")
+    .action(async (runId: string, flags: { redis?: string; job?: string; json?: boolean; verbose?: boolean }) => {
       const redisUrl = redisUrlOf(flags.redis);
       const total = await stepCount(flags.redis, runId);
       const { resumeRun } = await import('../../src/distributed/operate.js');
       process.exitCode = await driveWithProgress(total, flags.json, (signal, onEvent) =>
         resumeRun(runId, { redisUrl, signal, onEvent, ...(flags.job ? { jobPath: flags.job } : {}) }),
+        { verbose: flags.verbose === true },
       );
     });
 
@@ -47,7 +50,8 @@ export function registerOperate(program: Command): void {
     .option('-s, --select <query>', 'run these ops (Dagster syntax; repeatable)', collect, [])
     .option('--job <path>', 'the job file on this machine (default: the path recorded with the run)')
     .option('--json', 'print one JSON summary object on stdout')
-    .action(async (runId: string, flags: { redis?: string; fromFailure?: boolean; select: string[]; job?: string; json?: boolean }) => {
+    .option('--verbose', "show a failed step's whole stack (default: its last lines)")
+    .action(async (runId: string, flags: { redis?: string; fromFailure?: boolean; select: string[]; job?: string; json?: boolean; verbose?: boolean }) => {
       const redisUrl = redisUrlOf(flags.redis);
       const total = await stepCount(flags.redis, runId);
       const { reexecuteRun } = await import('../../src/distributed/operate.js');
@@ -60,6 +64,7 @@ export function registerOperate(program: Command): void {
           ...(flags.fromFailure ? { fromFailure: true } : {}),
           ...(flags.job ? { jobPath: flags.job } : {}),
         }),
+        { verbose: flags.verbose === true },
       );
     });
 }

@@ -13,6 +13,7 @@ interface RunFlags extends CommonInput {
   tag: string[];
   storage?: string;
   json?: boolean;
+  verbose?: boolean;
   detach?: boolean;
   runId?: string;
 }
@@ -27,6 +28,7 @@ export function registerRun(program: Command): void {
     .option('-c, --config <file>', 'run config YAML (repeatable; deep-merged in order over the job\'s own run_config)', collect, [])
     .option('--tag <key=value>', 'run tag (repeatable)', collect, [])
     .option('--json', 'print one JSON summary object on stdout; logs go to stderr')
+    .option('--verbose', "show a failed step's whole stack (default: its last lines)")
     .option('--storage <dir>', 'local executors: record the run under this directory (default $BATON_HOME), for runs, status, logs and cancel')
     .option('--detach', 'distributed executor: start the run in the background and print its id at once')
     .option('--run-id <id>', 'use this run id (letters, digits, "-" and "_")', (v: string) => {
@@ -50,6 +52,7 @@ async function runCommand(jobPath: string, flags: RunFlags): Promise<number> {
     const meta = { runId: flags.runId ?? randomUUID(), tags: { ...job.tags, ...tags }, selection: select.length > 0 ? select : null };
     return driveWithProgress(plan.steps.length, flags.json, (signal, onEvent) =>
       runRecordedLocally(resolve(storageDir), job, { plan, runConfig }, { ...meta, signal, onEvent }),
+      { verbose: flags.verbose === true },
     );
   }
   return driveWithProgress(plan.steps.length, flags.json, (signal, onEvent) =>
@@ -60,6 +63,7 @@ async function runCommand(jobPath: string, flags: RunFlags): Promise<number> {
       signal,
       onEvent,
     }),
+    { verbose: flags.verbose === true },
   );
 }
 

@@ -15,13 +15,21 @@ export function registerStatus(program: Command): void {
         const run = await getRunOrFail(instance, runId, flags);
         const statuses = Object.fromEntries(Object.entries(run.steps).map(([key, s]) => [key, s.status]));
         if (flags.json) {
-          process.stdout.write(`${JSON.stringify({ runId, job: run.job, status: run.status, steps: statuses })}\n`);
+          // Additions to the run --json object: what holds WAITING steps back, and failed steps' errors.
+          const waiting = Object.fromEntries(Object.entries(run.steps).flatMap(([key, s]) => (s.waiting ? [[key, s.waiting]] : [])));
+          const errors = Object.fromEntries(
+            Object.entries(run.steps).flatMap(([key, s]) => (s.status === 'FAILURE' && s.error ? [[key, { message: s.error.message, ...(s.error.stack ? { stack: s.error.stack } : {}) }]] : [])),
+          );
+          const extra = { ...(Object.keys(waiting).length > 0 ? { waiting } : {}), ...(Object.keys(errors).length > 0 ? { errors } : {}) };
+          process.stdout.write(`${JSON.stringify({ runId, job: run.job, status: run.status, steps: statuses, ...extra })}\n`);
           return;
         }
         const started = run.startedAt ?? run.createdAt;
         const lines = [`run ${runId}  job ${run.job}  ${run.status}  started ${started}${run.endedAt ? `  ended ${run.endedAt}` : ''}`];
         for (const [key, st] of Object.entries(run.steps)) {
           lines.push(`  ${key.padEnd(24)} ${st.status}${st.attempt > 1 ? ` (attempt ${st.attempt})` : ''}${st.worker ? `  on ${st.worker}` : ''}`);
+          if (st.waiting) lines.push(`  ${''.padEnd(24)} ${st.waiting}`);
+          if (st.status === 'FAILURE' && st.error) lines.push(`  ${''.padEnd(24)} ${st.error.message}`);
         }
         process.stdout.write(`${lines.join('\n')}\n`);
       });

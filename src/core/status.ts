@@ -40,3 +40,10 @@ export function isFinalRunEvent(event: Pick<RunEvent, 'type'>): boolean {
   const status = RUN_STATUS_OF_EVENT[event.type];
   return status !== undefined && TERMINAL_RUN_STATUSES.has(status);
 }
+
+/**
+ * `fields.waiting` of the coordinator's run-level LOG notice that queued steps (named in
+ * `fields.steps`) have no live worker to take them; its all-clear carries `fields.waiting: null`.
+ * Such steps show WAITING in `status` (src/distributed/worker-watch.ts writes it).
+ */
+export const WAITING_FOR_WORKER = 'no_live_worker';

@@ -254,8 +254,8 @@ export interface LaunchHooks {
   /** Fired to cancel the attempt: the launcher aborts the op (AbortSignal, SIGTERM then SIGKILL). */
   signal: AbortSignal;
   onLog(record: OpLogRecord): void;
-  /** The attempt actually began executing (e.g. a worker picked it up). */
-  onStart?(info: { worker?: string; pid?: number }): void;
+  /** The attempt actually began executing (e.g. a worker picked it up), or another worker took it over. */
+  onStart?(info: StartInfo): void;
 }
 
 /** An executor backend: Dagster's StepHandler. The run loop decides what to launch and when. */
@@ -284,6 +284,14 @@ export type RunEventType =
   | 'RUN_FAILURE'
   | 'RUN_CANCELED';
 
+/** Where and when an attempt began. */
+export interface StartInfo {
+  worker?: string;
+  pid?: number;
+  /** ISO-8601: it began before this coordinator drove the run (a resumed run re-attached to it). */
+  startedAt?: string;
+}
+
 export interface RunEvent {
   type: RunEventType;
   /** ISO-8601 */
@@ -306,4 +314,10 @@ export interface RunEvent {
   /** STEP_START: where the attempt runs. */
   worker?: string;
   pid?: number;
+  /**
+   * STEP_START seen again in the live view, not in the event log: `resumed` — a resumed coordinator
+   * re-attached to an attempt that began before it (the timestamp is the attempt's own start);
+   * `takeover` — another worker took the running attempt over (its first worker died).
+   */
+  startKind?: 'resumed' | 'takeover';
 }

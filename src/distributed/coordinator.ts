@@ -17,6 +17,7 @@ import { openStepQueues } from './queues.js';
 import { QUEUE_JOB_RETENTION, type StepJobData } from './step-message.js';
 import { distributedTuning } from './tuning.js';
 import { maxRuntimeOf } from '../run/max-runtime.js';
+import { watchForWorkers } from './worker-watch.js';
 
 export interface DriveOptions extends ExecuteOptions {
   /** Re-execution: the run this one was made from. */
@@ -114,6 +115,26 @@ export async function executeDistributed(
     launcher.abandon();
     cancel.abort();
   });
+  const onRunEvent = (e: RunEvent): void => {
+    if (!lease.check()) return; // fires the lost-lease handling above: nothing more is written
+    lastKnown.saw(e);
+    // The run's last event is written once its final status is: whoever follows the stream
+    // to its end finds the record (and the runs indexes) final too.
+    if (FINAL_RUN_EVENTS.has(e.type)) finalEvent = e;
+    else recorder.record(e);
+    if (e.type === 'RUN_CANCELING') recorder.track(() => runStore.setRunStatus(runId, 'CANCELING'));
+    options.onEvent?.(e);
+  };
+  // Queued steps that no live worker can take are said, and said again, until one comes.
+  const watch = watchForWorkers({
+    redis,
+    prefix,
+    queue: ex.queue,
+    jobName: job.name,
+    jobHash: job.hash,
+    queuedSteps: (afterMs) => launcher.queuedSteps(afterMs),
+    say: (n) => onRunEvent({ type: 'LOG', timestamp: new Date().toISOString(), runId, level: n.level, message: n.message, fields: n.fields }),
+  });
   try {
     if (!resume) {
       await runStore.createRun(
@@ -151,17 +172,9 @@ export async function executeDistributed(
       signal: cancel.signal,
       ...(restore ? { restore } : {}),
       ...(maxRuntimeSeconds !== undefined ? { maxRuntimeSeconds } : {}),
-      onEvent: (e) => {
-        if (!lease.check()) return; // fires the lost-lease handling above: nothing more is written
-        lastKnown.saw(e);
-        // The run's last event is written once its final status is: whoever follows the stream
-        // to its end finds the record (and the runs indexes) final too.
-        if (FINAL_RUN_EVENTS.has(e.type)) finalEvent = e;
-        else recorder.record(e);
-        if (e.type === 'RUN_CANCELING') recorder.track(() => runStore.setRunStatus(runId, 'CANCELING'));
-        options.onEvent?.(e);
-      },
+      onEvent: onRunEvent,
     });
+    watch.stop();
     await recorder.flushed();
     if (lostLease) {
       throw new RunLeaseLostError(
@@ -178,6 +191,7 @@ export async function executeDistributed(
     const outputs = succeeded.length > 0 ? await createOutputStore(redis, ex.outputStorage, prefix).getMany(runId, succeeded) : {};
     return { ...result, outputs };
   } finally {
+    watch.stop();
     options.signal?.removeEventListener('abort', onCallerAbort);
     await lease.release();
     await runStore.close(); // ends the launcher's blocked read at once

@@ -20,6 +20,7 @@ import { failedQueueJobReason } from './poison.js';
 import type { StepQueues } from './queues.js';
 import type { RunStore } from './run-store.js';
 import type { Semaphore, SlotRequest } from './semaphore/semaphore.js';
+import { describeLimitsFor, globalLimitDefs } from './semaphore/limits-admin.js';
 import { addStepJobs, cancelChannel, stepJobId, stepPriority, type StepJobData, type StepQueueJob } from './step-message.js';
 
 export interface DistributedLauncherOptions {
@@ -59,6 +60,8 @@ export interface DistributedLauncher extends StepLauncher {
    * nothing more is enqueued.
    */
   abandon(): void;
+  /** Steps on the queue for at least `afterMs` that no worker has started (for the worker watch). */
+  queuedSteps(afterMs: number): string[];
 }
 
 interface InFlight {
@@ -68,6 +71,8 @@ interface InFlight {
   hooks: LaunchHooks;
   resolve: (o: StepOutcome) => void;
   since: number;
+  /** A worker wrote the attempt's STEP_START. */
+  started?: boolean;
 }
 
 /**
@@ -85,6 +90,7 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
   let lastId = o.resume?.afterId ?? '0-0';
   /** Ends the stream reported for steps not in flight here (yet): a resumed run's launch takes them. */
   const pendingEnds = new Map<string, { attempt: number; outcome: StepOutcome }>();
+  let defsCache: { at: number; defs: Promise<TagConcurrencyLimit[]> } | undefined;
   /** Resolved once the pump has read past a stream id. */
   let catchUps: Array<{ id: string; resolve: () => void }> = [];
 
@@ -180,6 +186,7 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
           }
           continue;
         }
+        if (e.type === 'STEP_START') f.started = true;
         if (e.type === 'STEP_START') f.hooks.onStart?.({ ...(e.worker ? { worker: e.worker } : {}), ...(e.pid ? { pid: e.pid } : {}) });
         else if (e.type === 'LOG') f.hooks.onLog({ level: e.level ?? 'info', msg: e.message ?? '', time: Date.parse(e.timestamp), ...(e.fields ? { fields: e.fields } : {}) });
         else if (e.type === 'STEP_ATTEMPT_END') {
@@ -230,7 +237,16 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
     const ended = takePendingEnd(stepKey, attempt);
     if (ended) return ended;
     const live = states.findLastIndex((st) => LIVE_JOB_STATES.has(st));
-    if (live >= 0) return attach(data, ids[live] as string, live, hooks);
+    if (live >= 0) {
+      const joined = attach(data, ids[live] as string, live, hooks);
+      // It began before this coordinator: the live view gets its real start, not a new one.
+      if (resumed?.attempt === attempt && resumed.startedAt !== undefined) {
+        const f = inFlight.get(stepKey);
+        if (f) f.started = true;
+        hooks.onStart?.({ startedAt: resumed.startedAt, ...(resumed.worker ? { worker: resumed.worker } : {}) });
+      }
+      return joined;
+    }
     // Queued nowhere: a worker that finished it wrote its end before BullMQ completed the job.
     await caughtUp();
     const since = takePendingEnd(stepKey, attempt);
@@ -295,6 +311,10 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
       clearInterval(sweep);
       await pump;
     },
+    queuedSteps(afterMs) {
+      const before = Date.now() - afterMs;
+      return [...inFlight.values()].filter((f) => f.jobId !== '' && !f.started && f.since <= before).map((f) => f.data.stepKey);
+    },
     abandon() {
       abandoned = true;
       closed = true;
@@ -340,17 +360,29 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
    */
   function sayWaiting(f: InFlight): void {
     if (inFlight.get(f.data.stepKey) !== f || !driving()) return;
-    const tags = Object.entries(f.data.tags).map(([k, v]) => `${k}=${v}`).join(', ');
-    const event: RunEvent = {
-      type: 'LOG',
-      timestamp: new Date().toISOString(),
-      runId: o.runId,
-      stepKey: f.data.stepKey,
-      attempt: f.data.attempt,
-      level: 'info',
-      message: `waiting for a concurrency slot (tags: ${tags}; see coordinator limits list)`,
-    };
-    o.runStore.appendEvent(event).catch(() => {});
+    void limitDefs()
+      .then((global) => {
+        if (inFlight.get(f.data.stepKey) !== f || !driving() || f.jobId !== '') return; // admitted meanwhile
+        const which = describeLimitsFor(f.data.tags, global, o.runLimits);
+        const tags = Object.entries(f.data.tags).map(([k, v]) => `${k}=${v}`).join(', ');
+        const event: RunEvent = {
+          type: 'LOG',
+          timestamp: new Date().toISOString(),
+          runId: o.runId,
+          stepKey: f.data.stepKey,
+          attempt: f.data.attempt,
+          level: 'info',
+          message: `waiting for a concurrency slot: ${which || `tags ${tags}`} (see coordinator limits list)`,
+        };
+        return o.runStore.appendEvent(event);
+      })
+      .catch(() => {});
+  }
+
+  /** The global limits' definitions, read at most every 2 s (many steps may start waiting at once). */
+  function limitDefs(): Promise<TagConcurrencyLimit[]> {
+    if (!defsCache || Date.now() - defsCache.at > 2000) defsCache = { at: Date.now(), defs: globalLimitDefs(o.redis, o.prefix).catch(() => []) };
+    return defsCache.defs;
   }
 
   /** A queued step is removed; a running one is aborted by its worker, which then reports back. */

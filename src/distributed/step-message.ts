@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { JsonObject, OutputStorage, StepInputSource, Tags } from '../core/types.js';
 import { DEFAULT_OUTPUT_MAX_BYTES } from '../job/run-config.js';
+import type { PlacementNote } from './job-placement.js';
 
 /**
  * What travels on the BullMQ queue for one attempt of one step: references, never code. A worker
@@ -27,6 +28,8 @@ export interface StepJobData {
    * worker claimed it). A re-queued delivery takes the attempt over from the earlier one.
    */
   requeue?: number;
+  /** Noted by workers that left the step for another (a rolling deploy; see job-placement.ts). */
+  placement?: PlacementNote;
 }
 
 /** Completed steps stay in BullMQ for an hour (so a repeated enqueue stays a no-op), failed ones a day. */
@@ -114,6 +117,10 @@ export function parseStepMessage(raw: unknown): ParsedStepMessage {
   if (m.leaseId !== undefined && typeof m.leaseId !== 'string') return bad('"leaseId" must be a string');
   if (m.prefix !== undefined && typeof m.prefix !== 'string') return bad('"prefix" must be a string');
   if (m.requeue !== undefined && !Number.isSafeInteger(m.requeue)) return bad('"requeue" must be an integer');
+  const note = m.placement as { leaves?: unknown; unplacedSince?: unknown } | undefined;
+  if (note !== undefined && (!isObject(note) || !Number.isSafeInteger(note.leaves) || (note.unplacedSince !== undefined && !Number.isSafeInteger(note.unplacedSince)))) {
+    return bad('"placement" must be { leaves, unplacedSince? } with integers');
+  }
   const data = m as unknown as StepJobData;
   return {
     ok: true,

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { UnrecoverableError, Worker, WaitingError, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, WaitingError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Json, JobDefinition, RunEvent, SerializedError, StepOutcome } from '../core/types.js';
 import { BatonError } from '../errors.js';
@@ -8,6 +8,7 @@ import { runOp } from '../executors/run-op.js';
 import type { StepRunner } from '../executors/step-pool.js';
 import { serializeError } from '../executors/serialize-error.js';
 import { createRedis } from './connection.js';
+import { createPlacement, ownCopyProblem } from './job-placement.js';
 import { queueList } from './options.js';
 import { bullOptions, openStepQueues } from './queues.js';
 import { createOutputStore, type OutputStore } from './output-store.js';
@@ -46,6 +47,8 @@ export interface StepWorkerOptions {
   maxDeliveries?: number;
   /** Where an attempt's op runs (a pool of step processes); in this process if unset. */
   runner?: StepRunner;
+  /** How long a step no live worker can take (its job unknown, or at another hash) waits before it fails. Default 60 s. */
+  placementWaitMs?: number;
 }
 
 /** What an attempt's event says; the run, step, attempt and time are filled in. */
@@ -105,6 +108,7 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
   });
   const outputStores = new Map<string, OutputStore>();
   const running = new Map<string, Running>();
+  const placement = createPlacement({ redis, queue: o.queue, prefix, jobs: o.jobs, workerId: id, ...(o.placementWaitMs ? { waitMs: o.placementWaitMs } : {}) });
 
   const outputStoreFor = (d: StepJobData): OutputStore => {
     const key = JSON.stringify(d.outputStorage);
@@ -117,6 +121,15 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
     const parsed = parseStepMessage(job.data);
     if (!parsed.ok) return refuseMessage(job, parsed);
     const d = parsed.data;
+    // A rolling deploy: a step of another copy of the job is left for a worker that has that copy.
+    const placed = await placement(d);
+    if (placed.kind === 'leave') {
+      await job.updateData({ ...job.data, placement: placed.note });
+      await job.moveToDelayed(Date.now() + placed.delayMs, token);
+      if (placed.note.leaves === 1 || placed.note.leaves % 10 === 0) log.info({ runId: d.runId, step: d.stepKey, leaves: placed.note.leaves }, `step left on the queue: ${placed.why}`);
+      throw new DelayedError();
+    }
+    const refusal = placed.kind === 'refuse' ? placed : undefined;
     const entry: Running = { controller: new AbortController(), data: d, requeue: false };
     running.set(job.id as string, entry);
     const quiet = (p: Promise<unknown>): void => {
@@ -173,7 +186,7 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
         startTimer = setTimeout(() => quiet(sendStart()), START_WRITE_DELAY_MS);
       }
       const outputs = outputStoreFor(d);
-      const { outcome, json } = await runAttempt(o.runner ?? runOp, o.jobs, id, d, entry.controller.signal, outputs, semaphore, emit);
+      const { outcome, json } = await runAttempt(o.runner ?? runOp, o.jobs, id, d, entry.controller.signal, outputs, semaphore, emit, refusal);
       clearTimeout(startTimer);
       if (entry.requeue) {
         // Shutting down: hand the step back to the queue for another worker instead of failing it.
@@ -310,20 +323,13 @@ async function runAttempt(
   outputs: OutputStore,
   semaphore: Semaphore,
   emit: (e: StepEventBody) => void,
+  /** No live worker could take the step for the placement wait: it fails with this. */
+  refusal?: { code: 'JOB_UNKNOWN' | 'JOB_HASH_MISMATCH'; message: string },
 ): Promise<{ outcome: StepOutcome; json?: string }> {
+  const problem = refusal ?? ownCopyProblem(jobs, workerId, d);
   const job = jobs.get(d.jobName);
-  if (!job) {
-    const known = [...jobs.keys()].join(', ') || 'none';
-    return refuse('JOB_UNKNOWN', `worker ${workerId} does not know job "${d.jobName}" (it loaded: ${known}); start workers with --jobs pointing at that job file`);
-  }
-  if (job.hash !== d.jobHash) {
-    return refuse(
-      'JOB_HASH_MISMATCH',
-      `job "${d.jobName}" on worker ${workerId} (${job.sourcePath}) has definition hash ${job.hash.slice(0, 12)}, but the run was planned from ${d.jobHash.slice(0, 12)}: deploy the same job file to the coordinator and every worker`,
-    );
-  }
-  const op = job.ops.get(d.op);
-  if (!op) return refuse('JOB_HASH_MISMATCH', `job "${d.jobName}" on worker ${workerId} has no op "${d.op}"`);
+  const op = job?.ops.get(d.op);
+  if (problem || !job || !op) return refuse(problem?.code ?? 'JOB_UNKNOWN', problem?.message ?? `worker ${workerId} cannot run "${d.jobName}"`);
   try {
     // Claim the step's slots (renewed by this worker from now on) while its inputs are fetched.
     const [claimed, inputs] = await Promise.all([d.leaseId ? semaphore.claim(d.leaseId) : true, resolveInputs(d, outputs)]);

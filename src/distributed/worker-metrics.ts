@@ -1,7 +1,8 @@
 /**
  * A worker's Prometheus metrics (prom-client), served on `worker --metrics-port N` at /metrics:
- * steps running, step duration by job and op, steps failed and retried, its queue's depth, its
- * heartbeat, its step processes, and Node's process metrics (RSS, CPU, event loop lag).
+ * steps running, step duration by job and op, steps failed and retried, its queue's depth, slot
+ * waits and slots in use by global limit, its heartbeat, its step processes, and Node's process
+ * metrics (RSS, CPU, event loop lag).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,11 +10,14 @@ import { openStepQueues } from './queues.js';
 import type { Redis } from 'ioredis';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { StepObserver } from '../executors/observed-runner.js';
+import { listLimits, type LimitView } from './semaphore/limits-admin.js';
 
 export interface WorkerMetricsSources {
   queue: string;
-  /** A connection for the queue-depth reads (not a blocking one). */
+  /** A connection for the queue-depth and limit reads (not a blocking one). */
   redis: Redis;
+  /** Key prefix of the shared semaphores (default baton). */
+  prefix?: string;
   /** Epoch ms of the last heartbeat written, if any. */
   lastHeartbeat(): number | undefined;
   /** Step processes alive (undefined with --isolation none). */
@@ -64,6 +68,30 @@ export function createWorkerMetrics(src: WorkerMetricsSources): WorkerMetrics {
       if (all) this.set(all.flatMap((counts) => Object.values(counts ?? {})).reduce((a, b) => a + b, 0));
     },
   });
+  // Read at scrape time from the shared semaphores (one snapshot per scrape for both gauges): the
+  // same figures on every worker of the Redis.
+  let snapshot: { at: number; limits: Promise<LimitView[] | undefined> } | undefined;
+  const limitsNow = (): Promise<LimitView[] | undefined> => {
+    if (!snapshot || Date.now() - snapshot.at > 1000) snapshot = { at: Date.now(), limits: listLimits(src.redis, src.prefix).catch(() => undefined) };
+    return snapshot.limits;
+  };
+  for (const [name, help, figure] of [
+    ['baton_slot_waiters', 'Steps waiting for a slot, by global concurrency limit (a step waiting on two limits counts in both)', (l: LimitView) => l.waiting],
+    ['baton_slots_in_use', 'Slots held, by global concurrency limit', (l: LimitView) => l.inUse],
+  ] as const) {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['limit'] as const,
+      registers: [registry],
+      async collect() {
+        const limits = await limitsNow();
+        if (!limits) return;
+        this.reset();
+        for (const l of limits) this.set({ limit: l.spec }, figure(l));
+      },
+    });
+  }
   new Gauge({
     name: 'baton_worker_heartbeat_timestamp_seconds',
     help: 'When this worker last wrote its registration (epoch seconds)',

@@ -1,5 +1,5 @@
 /** Stored rows as the public views of the runs API. */
-import { isTerminalRunStatus, STEP_STATUS_OF_EVENT } from '../core/status.js';
+import { isTerminalRunStatus, STEP_STATUS_OF_EVENT, WAITING_FOR_WORKER } from '../core/status.js';
 import type { RunEvent, StepStatus } from '../core/types.js';
 import type { RunStorage, RunRow, StoredRunView } from './storage.js';
 import type { RunDetail, RunSummary, StepView } from './types.js';
@@ -32,9 +32,22 @@ export async function toDetail(view: StoredRunView, storage: RunStorage): Promis
   const mayWait = !isTerminalRunStatus(view.row.status) && Object.values(steps).some((s) => s.status === 'NOT_STARTED');
   if (failed || mayWait) {
     const waiting = new Map<string, string>();
+    const forWorker = new Set<string>();
     for (const e of await storage.getEvents(view.row.runId, undefined, undefined)) {
       applyError(steps, e);
-      if (e.stepKey === undefined) continue;
+      if (e.stepKey === undefined) {
+        // The coordinator's notice that queued steps have no live worker to take them, or its all-clear.
+        if (e.type !== 'LOG' || e.fields === undefined || !('waiting' in e.fields)) continue;
+        for (const key of forWorker) waiting.delete(key);
+        forWorker.clear();
+        if (e.fields.waiting !== WAITING_FOR_WORKER || !Array.isArray(e.fields.steps)) continue;
+        for (const key of e.fields.steps) {
+          if (typeof key !== 'string') continue;
+          waiting.set(key, e.message ?? 'waiting for a live worker');
+          forWorker.add(key);
+        }
+        continue;
+      }
       if (e.type === 'LOG' && e.message?.startsWith(WAITING_NOTICE)) waiting.set(e.stepKey, e.message);
       else if (STEP_STATUS_OF_EVENT[e.type] !== undefined) waiting.delete(e.stepKey);
     }

@@ -6,6 +6,7 @@ import type {
   JobDefinition,
   PlanStep,
   RunEvent,
+  StartInfo,
   SerializedError,
   StepLauncher,
   StepOutcome,
@@ -65,7 +66,7 @@ export async function executeRun(options: RunOptions): Promise<RunResult> {
   const outputs: Record<string, Json> = {};
   const running = new Map<string, AbortController>();
 
-  const emit = (e: Omit<RunEvent, 'timestamp' | 'runId'>): void => {
+  const emit = (e: Omit<RunEvent, 'timestamp' | 'runId'> & { timestamp?: string }): void => {
     const event: RunEvent = { timestamp: new Date().toISOString(), runId, ...e };
     events.push(event);
     options.onEvent?.(event);
@@ -136,14 +137,20 @@ export async function executeRun(options: RunOptions): Promise<RunResult> {
       tags: step.tags,
       inputs,
     };
-    let started = false;
+    let started: StartInfo | undefined;
     let ended = false;
     // The op's timeout_seconds counts from the step's start (not from its wait in a queue).
     const timeout = stepTimeout(job, step, controller);
-    const start = (info: { worker?: string; pid?: number } = {}): void => {
-      if (started) return;
-      started = true;
-      emit({ type: 'STEP_START', stepKey: step.key, attempt, ...info });
+    const start = (info: StartInfo = {}): void => {
+      const where = { ...(info.worker ? { worker: info.worker } : {}), ...(info.pid ? { pid: info.pid } : {}) };
+      if (started) {
+        // Another worker took the attempt over: the live view says where it runs now.
+        if (info.worker && info.worker !== started.worker) emit({ type: 'STEP_START', stepKey: step.key, attempt, ...where, startKind: 'takeover' });
+        started = info;
+        return;
+      }
+      started = info;
+      emit({ type: 'STEP_START', stepKey: step.key, attempt, ...where, ...(info.startedAt ? { timestamp: info.startedAt, startKind: 'resumed' as const } : {}) });
       if (!ended) timeout.arm();
     };
     launcher
@@ -157,7 +164,8 @@ export async function executeRun(options: RunOptions): Promise<RunResult> {
       .then((outcome) => {
         ended = true;
         timeout.disarm();
-        start();
+        // A success began somewhere even if its start was not reported; a step canceled or lost before it began did not.
+        if (outcome.ok) start();
         settle(step, attempt, timeout.fired && !cancelRequested() ? timeout.outcome() : outcome);
       })
       .catch((e: unknown) => emit({ type: 'LOG', level: 'error', message: `internal error: ${toError(e).message}` }));

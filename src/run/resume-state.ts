@@ -5,6 +5,9 @@ export interface ResumedStep {
   attempt: number;
   /** A worker finished `attempt` but the coordinator died before deciding what follows. */
   unhandledEnd?: StepOutcome;
+  /** The current attempt's STEP_START: when, and on which worker. */
+  startedAt?: string;
+  worker?: string;
 }
 
 /**
@@ -21,7 +24,11 @@ export function stepsFromEvents(events: readonly RunEvent[]): Record<string, Res
     const attempt = e.attempt ?? s.attempt;
     switch (e.type) {
       case 'STEP_START':
-        if (attempt >= s.attempt && s.status !== 'SUCCESS') Object.assign(s, { status: 'IN_PROGRESS', attempt });
+        if (attempt >= s.attempt && s.status !== 'SUCCESS') {
+          // A takeover's start keeps the attempt's first start time.
+          if (attempt !== s.attempt || s.startedAt === undefined) s.startedAt = e.timestamp;
+          Object.assign(s, { status: 'IN_PROGRESS', attempt, ...(e.worker ? { worker: e.worker } : {}) });
+        }
         break;
       case 'STEP_ATTEMPT_END':
         // A lost slot is not an end: the attempt is enqueued again under a fresh one.
@@ -38,6 +45,8 @@ export function stepsFromEvents(events: readonly RunEvent[]): Record<string, Res
       case 'STEP_CANCELED':
         Object.assign(s, { status: DECIDED[e.type], attempt });
         delete s.unhandledEnd;
+        delete s.startedAt;
+        delete s.worker;
         break;
       case 'STEP_SKIPPED':
         s.status = 'SKIPPED';

@@ -1,7 +1,7 @@
 /** Operator side of the global limits: define, delete and inspect them (`coordinator limits`). */
 import type { Redis } from 'ioredis';
 import { bucketsFor } from '../../core/tag-limits.js';
-import type { Tags } from '../../core/types.js';
+import type { TagConcurrencyLimit, Tags } from '../../core/types.js';
 import { BatonError } from '../../errors.js';
 import { DEFAULT_PREFIX } from '../keys.js';
 import { limitKeys } from './limit-keys.js';
@@ -100,6 +100,31 @@ function parseJson<T>(text: string): T | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The global limits as defined (no usage): one HGETALL. */
+export async function globalLimitDefs(redis: Redis, prefix: string = DEFAULT_PREFIX): Promise<TagConcurrencyLimit[]> {
+  const defs = await redis.hgetall(limitKeys(prefix).defs);
+  return Object.entries(defs).flatMap(([spec, limit]) => {
+    try {
+      return [{ ...parseLimitSpec(spec), limit: Number(limit) }];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/**
+ * What a step waits for, in words: every limit it matches with its size — global ones as
+ * `coordinator limits list` names them, the run's own as `run limit`.
+ */
+export function describeLimitsFor(tags: Tags, global: readonly TagConcurrencyLimit[], run: readonly TagConcurrencyLimit[]): string {
+  const named = (l: TagConcurrencyLimit): string => formatLimitSpec(l);
+  const parts = [
+    ...global.filter((l) => bucketsFor(tags, [l]).length > 0).map((l) => `limit ${named(l)} (${l.limit} slot${l.limit === 1 ? '' : 's'})`),
+    ...run.filter((l) => bucketsFor(tags, [l]).length > 0).map((l) => `run limit ${named(l)} (${l.limit} slot${l.limit === 1 ? '' : 's'})`),
+  ];
+  return parts.join(', ');
 }
 
 /** Every global limit with its slots in use, holders and waiting steps; dead leases expired first. */
