@@ -76,6 +76,7 @@ describe('cluster URLs', () => {
     expect(nodeUrl('rediss+cluster://u:p@h:7001')).toBe('rediss://u:p@h:7001');
     expect(redactRedisUrl('redis+cluster://u:secret@h:7001')).not.toContain('secret');
     expect(() => createRedis('http+cluster://h:1')).toThrow(/scheme must be/);
+    expect(() => createRedis('redis+cluster://h:1/2')).toThrow(/only database 0/);
   });
 
   it('a cluster URL opens a Cluster client; BullMQ keys of a queue then carry its hash tag', () => {

@@ -127,6 +127,9 @@ export function createRedis(url: string, options: CreateRedisOptions = {}): Redi
  */
 function createCluster(url: string, nodeOptions: RedisOptions): Redis {
   const parsed = parseRedisUrl(url);
+  if (!['', '/', '/0'].includes(parsed.pathname)) {
+    throw new BatonError('REDIS_UNAVAILABLE', `invalid Redis URL "${redactRedisUrl(url)}": Redis Cluster has only database 0 (drop "${parsed.pathname}")`);
+  }
   const redisOptions: RedisOptions = {
     ...nodeOptions,
     ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
