@@ -5,7 +5,8 @@ import { reportError } from '../common/exit-codes.js';
 import { collect, jobPathsOf, positive } from '../common/options.js';
 import { assertRedisReachable, redactRedisUrl } from '../src/distributed/connection.js';
 import { loadJobLocation } from '../src/distributed/job-registry.js';
-import { DISTRIBUTED_DEFAULTS, REDIS_URL_HELP, redisUrlFrom } from '../src/distributed/options.js';
+import { DISTRIBUTED_DEFAULTS, REDIS_URL_HELP, queueList, queueSpec, redisUrlFrom } from '../src/distributed/options.js';
+import { QUEUE_RE } from '../src/job/run-config-schema.js';
 import { WORKER_DEFAULTS } from '../src/distributed/step-worker.js';
 import { DEFAULT_MAX_DELIVERIES } from '../src/distributed/poison.js';
 import { DEFAULT_HEARTBEAT_MS } from '../src/distributed/worker-registry.js';
@@ -23,12 +24,22 @@ function nonNegativeInt(name: string) {
   };
 }
 
+/** `--queue a,b` or `--queue a --queue b`: every name checked. */
+function queues(value: string, previous: string[]): string[] {
+  const names = queueList(value);
+  const bad = names.find((n) => !QUEUE_RE.test(n));
+  if (names.length === 0 || bad !== undefined) {
+    throw new InvalidArgumentError(`expected queue names of letters, digits, "_", "." and "-" (comma-separated), got ${JSON.stringify(bad ?? value)}`);
+  }
+  return [...previous, ...names];
+}
+
 const program = new Command('worker')
   .description('take steps from a baton queue and run the ops of the jobs given with --jobs')
   .version(batonVersion())
   .showHelpAfterError()
   .option('--redis <url>', REDIS_URL_HELP)
-  .option('--queue <name>', 'BullMQ queue to take steps from', DISTRIBUTED_DEFAULTS.queue)
+  .option('--queue <names>', `queue to take steps from; several: comma-separated or repeated (default ${DISTRIBUTED_DEFAULTS.queue})`, queues, [])
   .option('--concurrency <n>', `steps run at once (default ${WORKER_DEFAULTS.concurrency})`, positive('--concurrency'))
   .option('--jobs <path>', 'job file or directory of job files this worker may run (repeatable)', collect, [])
   .option('--strict', 'a bad job file is fatal (default: it is logged and listed as a load error; the good ones load)')
@@ -51,7 +62,7 @@ const program = new Command('worker')
 
 interface WorkerFlags {
   redis?: string;
-  queue: string;
+  queue: string[];
   concurrency?: number;
   jobs: string[];
   lockDuration?: number;
@@ -82,7 +93,7 @@ try {
   logger.info({ redis: redactRedisUrl(redisUrl), cpus: availableParallelism() }, `loaded ${jobs.size} job(s)`);
   const worker = await startWorkerProcess({
     redisUrl,
-    queue: f.queue,
+    queue: queueSpec(f.queue.length > 0 ? f.queue : [DISTRIBUTED_DEFAULTS.queue]),
     jobs,
     loadErrors: loadErrors.map((e) => ({ file: e.file, message: e.message })),
     logger,

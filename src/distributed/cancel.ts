@@ -1,9 +1,10 @@
 import { hostname } from 'node:os';
-import { Queue } from 'bullmq';
 import { RUN_STATUS_OF_EVENT, TERMINAL_RUN_STATUSES, TERMINAL_STEP_STATUSES } from '../core/status.js';
 import type { RunEvent, RunStatus } from '../core/types.js';
 import { BatonError } from '../errors.js';
-import { assertRedisReachable, createRedis } from './connection.js';
+import { assertRedisReachable, createRedis, duplicateRedis } from './connection.js';
+import { DISTRIBUTED_DEFAULTS } from './options.js';
+import { openStepQueues } from './queues.js';
 import { DEFAULT_PREFIX, runKeys } from './keys.js';
 import { retentionSeconds } from '../job/run-config.js';
 import { distributedSection } from './recorded-config.js';
@@ -78,14 +79,14 @@ export async function cancelRun(runId: string, o: { redisUrl: string; timeoutMs?
 async function cancelOrphan(redis: ReturnType<typeof createRedis>, store: RunStore, run: StoredRun): Promise<void> {
   const { runId, queue: queueName } = run.record;
   // BullMQ wants a connection of its own that never gives up on a command.
-  const connection = redis.duplicate({ maxRetriesPerRequest: null });
-  const queue = new Queue(queueName, { connection });
+  const connection = duplicateRedis(redis, { maxRetriesPerRequest: null });
+  const queues = openStepQueues(queueName || DISTRIBUTED_DEFAULTS.queue, connection);
   try {
     const open = run.plan.steps.filter((s) => !TERMINAL_STEP_STATUSES.has(run.steps[s.key]?.status ?? 'NOT_STARTED'));
     for (const s of open) {
       const attempt = Math.max(1, run.steps[s.key]?.attempt ?? 1);
       for (const a of [attempt, attempt + 1]) {
-        for (let r = 0; r <= 3; r++) await queue.remove(stepJobId(runId, s.key, a, r)).catch(() => 0);
+        for (let r = 0; r <= 3; r++) await queues.forStep(s.key).remove(stepJobId(runId, s.key, a, r)).catch(() => 0);
       }
     }
     await redis.publish(cancelChannel(DEFAULT_PREFIX), JSON.stringify({ runId }));
@@ -104,7 +105,7 @@ async function cancelOrphan(redis: ReturnType<typeof createRedis>, store: RunSto
     const retention = retentionOf(run);
     await store.setRunStatus(runId, 'CANCELED', now, retention);
   } finally {
-    await queue.close();
+    await queues.close();
     await connection.quit().catch(() => {});
   }
 }

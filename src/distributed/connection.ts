@@ -1,7 +1,15 @@
-/** ioredis connections for the distributed executor, and URL helpers safe to log. */
+/**
+ * ioredis connections for the distributed executor, and URL helpers safe to log.
+ *
+ * Redis Cluster is chosen by the URL alone — `redis+cluster://` (or `rediss+cluster://` for TLS)
+ * naming any one node — so every process that is handed the URL (coordinator, worker, serve,
+ * UI) agrees on it without another setting. Such a URL opens an ioredis `Cluster`: it speaks the
+ * same commands as a single connection and is typed as one (`Redis`) so callers stay unchanged;
+ * the few places that differ go through `duplicateRedis` and `isClusterConnection`.
+ */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { BatonError } from '../errors.js';
 import { redactRedisUrl } from '../redact.js';
 
@@ -20,17 +28,34 @@ export function reconnectDelay(times: number): number {
   return Math.min(times * 50, MAX_RECONNECT_DELAY_MS);
 }
 
+const CLUSTER_SCHEME = /^(rediss?)\+cluster:/i;
+
+/** True for a `redis+cluster://` or `rediss+cluster://` URL: Redis Cluster mode. */
+export function isClusterUrl(url: string): boolean {
+  return CLUSTER_SCHEME.test(url);
+}
+
+/** The URL of the one node a cluster URL names (`redis+cluster://` becomes `redis://`). */
+export function nodeUrl(url: string): string {
+  return url.replace(CLUSTER_SCHEME, '$1:');
+}
+
+/** True when `redis` is an ioredis Cluster client (see the module comment). */
+export function isClusterConnection(redis: Redis): boolean {
+  return (redis as unknown as { isCluster?: boolean }).isCluster === true;
+}
+
 function parseRedisUrl(url: string): URL {
   let parsed: URL;
   try {
-    parsed = new URL(url);
+    parsed = new URL(nodeUrl(url));
   } catch {
     throw new BatonError('REDIS_UNAVAILABLE', `invalid Redis URL "${redactRedisUrl(url)}"`);
   }
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
     throw new BatonError(
       'REDIS_UNAVAILABLE',
-      `invalid Redis URL "${redactRedisUrl(url)}": the scheme must be redis:// or rediss://`,
+      `invalid Redis URL "${redactRedisUrl(url)}": the scheme must be redis://, rediss://, redis+cluster:// or rediss+cluster://`,
     );
   }
   return parsed;
@@ -82,7 +107,7 @@ function tlsOptions(servername: string): NonNullable<RedisOptions['tls']> {
  */
 export function createRedis(url: string, options: CreateRedisOptions = {}): Redis {
   const role = options.role ?? 'command';
-  const redis = new Redis(url, {
+  const nodeOptions: RedisOptions = {
     ...baseOptions(url),
     enableOfflineQueue: true,
     maxRetriesPerRequest: role === 'command' ? COMMAND_MAX_RETRIES : null,
@@ -90,9 +115,47 @@ export function createRedis(url: string, options: CreateRedisOptions = {}): Redi
     // (ioredis), and it would let MULTI blocks overtake earlier commands. Commands go out in the
     // order they are issued, which the event log relies on.
     connectionName: `baton-${role}`,
-  });
+  };
+  const redis = isClusterUrl(url) ? createCluster(url, nodeOptions) : new Redis(url, nodeOptions);
   if (options.onError) redis.on('error', options.onError);
   return redis;
+}
+
+/**
+ * A Cluster client seeded with the URL's one node (it learns the others from CLUSTER SLOTS).
+ * Credentials, database and TLS of the URL go to every node's connection (`redisOptions`).
+ */
+function createCluster(url: string, nodeOptions: RedisOptions): Redis {
+  const parsed = parseRedisUrl(url);
+  if (!['', '/', '/0'].includes(parsed.pathname)) {
+    throw new BatonError('REDIS_UNAVAILABLE', `invalid Redis URL "${redactRedisUrl(url)}": Redis Cluster has only database 0 (drop "${parsed.pathname}")`);
+  }
+  const redisOptions: RedisOptions = {
+    ...nodeOptions,
+    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+  };
+  // The cluster's node connections reconnect through MOVED/slot refreshes, not READONLY.
+  delete redisOptions.reconnectOnError;
+  const clusterOptions: ClusterOptions = {
+    redisOptions,
+    enableOfflineQueue: true,
+    clusterRetryStrategy: reconnectDelay,
+    // TLS nodes are reached by the host name they announce; SNI follows the URL's host.
+    ...(parsed.protocol === 'rediss:' ? { dnsLookup: (address, callback) => callback(null, address) } : {}),
+  };
+  const seed = { host: parsed.hostname.replace(/^\[|\]$/g, ''), port: Number(parsed.port || 6379) };
+  return new Cluster([seed], clusterOptions) as unknown as Redis;
+}
+
+/**
+ * Another connection like `redis` (a Cluster client for a cluster), with these node options —
+ * e.g. `maxRetriesPerRequest: null` for a blocking read.
+ */
+export function duplicateRedis(redis: Redis, options: RedisOptions): Redis {
+  if (!isClusterConnection(redis)) return redis.duplicate(options);
+  const cluster = redis as unknown as Cluster;
+  return cluster.duplicate([], { redisOptions: { ...cluster.options.redisOptions, ...options } }) as unknown as Redis;
 }
 
 export interface CreateRedisOptions {
@@ -116,7 +179,8 @@ export async function assertRedisReachable(url: string, timeoutMs = 3000): Promi
     new BatonError('REDIS_UNAVAILABLE', `cannot reach Redis at ${redactRedisUrl(url)}: ${reason}`);
   let redis: Redis;
   try {
-    redis = new Redis(url, {
+    // A cluster URL is checked at the node it names.
+    redis = new Redis(nodeUrl(url), {
       ...baseOptions(url),
       lazyConnect: true,
       retryStrategy: () => null,

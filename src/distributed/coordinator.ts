@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Queue } from 'bullmq';
 import type { ExecutionPlan, JobDefinition, RunConfig, RunEvent, StepStatus } from '../core/types.js';
 import { executeRun, type RunResult } from '../run/execute-run.js';
 import type { ExecuteOptions } from '../run/execute-job.js';
@@ -14,6 +13,7 @@ import { takeRunLease } from './run-lease.js';
 import { redactRunConfig } from './recorded-config.js';
 import { createRunStore, requireRun, type RunStore } from './run-store.js';
 import { createSemaphore } from './semaphore/semaphore.js';
+import { openStepQueues } from './queues.js';
 import { QUEUE_JOB_RETENTION, type StepJobData } from './step-message.js';
 import { distributedTuning } from './tuning.js';
 import { maxRuntimeOf } from '../run/max-runtime.js';
@@ -73,8 +73,7 @@ export async function executeDistributed(
       })
     : undefined;
   const queueConnection = createRedis(ex.redisUrl, { role: 'bullmq' });
-  const queue = new Queue<StepJobData>(ex.queue, { connection: queueConnection, defaultJobOptions: QUEUE_JOB_RETENTION });
-  queue.on('error', () => {});
+  const queues = openStepQueues<StepJobData>(ex.queue, queueConnection, { defaultJobOptions: QUEUE_JOB_RETENTION });
   const semaphore = createSemaphore({
     redisUrl: ex.redisUrl,
     prefix,
@@ -93,7 +92,7 @@ export async function executeDistributed(
   const launcher = createDistributedLauncher({
     runId,
     plan,
-    queue,
+    queues,
     redis,
     runStore,
     semaphore,
@@ -198,7 +197,7 @@ export async function executeDistributed(
     await runStore.close(); // ends the launcher's blocked read at once
     await launcher.close();
     await semaphore.close();
-    await queue.close();
+    await queues.close();
     // BullMQ leaves connections it was handed open.
     await Promise.all([redis.quit().catch(() => {}), queueConnection.quit().catch(() => {})]);
   }

@@ -17,6 +17,7 @@ import type {
 } from '../core/types.js';
 import type { ResumedStep } from '../run/resume-state.js';
 import { failedQueueJobReason } from './poison.js';
+import type { StepQueues } from './queues.js';
 import type { RunStore } from './run-store.js';
 import type { Semaphore, SlotRequest } from './semaphore/semaphore.js';
 import { describeLimitsFor, globalLimitDefs } from './semaphore/limits-admin.js';
@@ -25,7 +26,8 @@ import { addStepJobs, cancelChannel, stepJobId, stepPriority, type StepJobData, 
 export interface DistributedLauncherOptions {
   runId: string;
   plan: ExecutionPlan;
-  queue: Queue<StepJobData>;
+  /** The run's queues: each step goes to its own (queues.ts). */
+  queues: StepQueues<StepJobData>;
   /** Ordinary commands and PUBLISH. */
   redis: Redis;
   runStore: RunStore;
@@ -107,9 +109,16 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
     const jobs = batch;
     batch = [];
     if (jobs.length === 0 || !driving()) return;
-    addStepJobs(o.queue, jobs).catch((e: unknown) => {
-      for (const j of jobs) settle(j.data.stepKey, { ok: false, error: lost(`could not enqueue: ${String(e)}`) });
-    });
+    const byQueue = new Map<Queue<StepJobData>, StepQueueJob[]>();
+    for (const j of jobs) {
+      const q = o.queues.forStep(j.data.stepKey);
+      byQueue.set(q, [...(byQueue.get(q) ?? []), j]);
+    }
+    for (const [q, some] of byQueue) {
+      addStepJobs(q, some).catch((e: unknown) => {
+        for (const j of some) settle(j.data.stepKey, { ok: false, error: lost(`could not enqueue: ${String(e)}`) });
+      });
+    }
   };
 
   /**
@@ -152,7 +161,7 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
       tags: d.tags,
       priority: stepPriority(d.tags, o.runTags),
       runLimits: o.runLimits,
-      handoff: { queue: o.queue.name, job: JSON.stringify(job) },
+      handoff: { queue: o.queues.forStep(d.stepKey).name, job: JSON.stringify(job) },
     };
   };
 
@@ -222,7 +231,8 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
     const resumed = o.resume?.steps[stepKey];
     if (resumed?.attempt === attempt && resumed.unhandledEnd) return resumed.unhandledEnd;
     const ids = [0, 1, 2, 3].map((r) => stepJobId(o.runId, stepKey, attempt, r));
-    const states = await Promise.all(ids.map((id) => o.queue.getJobState(id).catch(() => 'unknown')));
+    const queue = o.queues.forStep(stepKey);
+    const states = await Promise.all(ids.map((id) => queue.getJobState(id).catch(() => 'unknown')));
     // Checked after BullMQ answered: the pump may have read the end meanwhile.
     const ended = takePendingEnd(stepKey, attempt);
     if (ended) return ended;
@@ -241,7 +251,7 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
     await caughtUp();
     const since = takePendingEnd(stepKey, attempt);
     if (since) return since;
-    await Promise.all(ids.map((id, r) => (states[r] === 'unknown' ? 0 : o.queue.remove(id).catch(() => 0))));
+    await Promise.all(ids.map((id, r) => (states[r] === 'unknown' ? 0 : queue.remove(id).catch(() => 0))));
     return undefined;
   };
 
@@ -252,7 +262,8 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
     const suspects = [...inFlight.values()].filter((f) => f.jobId && now - f.since > sweepMs).slice(0, 200);
     for (const f of suspects) {
       const { jobId } = f;
-      o.queue
+      o.queues
+        .forStep(f.data.stepKey)
         .getJob(jobId)
         .then(async (job) => {
           if (inFlight.get(f.data.stepKey) !== f || f.jobId !== jobId) return;
@@ -328,7 +339,7 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
         // Canceled while waiting (the semaphore returned a slot granted meanwhile). A worker may
         // have enqueued the step on the grant: take it back, or stop it where it runs.
         if (inFlight.get(key) !== f) return;
-        await o.queue.remove(stepJobId(o.runId, key, f.data.attempt, f.requeues)).catch(() => 0);
+        await o.queues.forStep(key).remove(stepJobId(o.runId, key, f.data.attempt, f.requeues)).catch(() => 0);
         await abortOnWorkers(key).catch(() => {});
         settle(key, canceledOutcome('canceled while waiting for a concurrency slot'));
         return;
@@ -381,9 +392,10 @@ export function createDistributedLauncher(o: DistributedLauncherOptions): Distri
     // Not sent yet: a worker whose release admitted the step may have enqueued it all the same.
     const unsent = batch.findIndex((j) => j.jobId === f.jobId);
     if (unsent >= 0) batch.splice(unsent, 1);
-    const removed = await o.queue.remove(f.jobId).catch(() => 0);
+    const queue = o.queues.forStep(stepKey);
+    const removed = await queue.remove(f.jobId).catch(() => 0);
     // Settling releases the slot, so a copy enqueued after this check fails its claim and never runs.
-    const neverQueued = unsent >= 0 && removed !== 1 && (await o.queue.getJobState(f.jobId).catch(() => 'unknown')) === 'unknown';
+    const neverQueued = unsent >= 0 && removed !== 1 && (await queue.getJobState(f.jobId).catch(() => 'unknown')) === 'unknown';
     if (removed === 1 || neverQueued) {
       settle(stepKey, canceledOutcome('canceled before it started'));
       return;

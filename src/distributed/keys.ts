@@ -10,7 +10,8 @@
  *   <prefix>:{run:<runId>}:events   stream  append-only RunEvents, field `e` holds the event JSON
  *   <prefix>:{run:<runId>}:outputs  hash    stepKey -> output JSON, or {"$file": path} for filesystem storage
  *   <prefix>:{run:<runId>}:driver   string  id of the coordinator driving the run (a lease: PX TTL, renewed)
- *   <prefix>:runs                   zset    runId scored by start time (epoch ms)
+ *   <prefix>:runs                   zset    runId scored by start time (epoch ms); no tag: only ever
+ *                                           written by a command of its own, after the run's keys
  *
  * Indexes across runs share the hash tag `{runs}` (written by a second, idempotent call after the
  * run's own keys; `src/distributed/run-index.ts` repairs them from `<prefix>:runs`):
@@ -35,6 +36,9 @@
  *
  *   <prefix>:{sensors}:runkeys:<id>      hash    run_key -> JSON {runId, launched}; HSETNX claims a key
  *   <prefix>:{sensors}:lastkey           hash    id -> the last run_key launched
+ *
+ * BullMQ's keys (the queues steps travel on) are named by BullMQ; on Redis Cluster each queue gets
+ * its own hash tag through BullMQ's prefix, `bull:{<queue>}` (queues.ts).
  *
  * The default prefix is `baton` (options.ts).
  */

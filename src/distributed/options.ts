@@ -13,6 +13,21 @@ export const DISTRIBUTED_DEFAULTS = {
   prefix: 'baton',
 } as const;
 
+/**
+ * A queue spec names one queue or several, comma-separated (`q1,q2,q3`): `distributed.queue`
+ * (a name or a list), `worker --queue` and the run record's `queue` field all carry it. Several
+ * queues spread a run's steps over them (src/distributed/queues.ts).
+ */
+export function queueSpec(queue: string | readonly string[]): string {
+  return typeof queue === 'string' ? queue : queueList(queue.join(',')).join(',');
+}
+
+/** The queue names of a spec, in order, without blanks or repeats. */
+export function queueList(spec: string | readonly string[]): string[] {
+  const names = (typeof spec === 'string' ? [spec] : spec).flatMap((s) => s.split(',')).map((s) => s.trim());
+  return [...new Set(names.filter((s) => s.length > 0))];
+}
+
 /** The Redis URL: the one given, else $REDIS_URL, else the default. */
 export function redisUrlFrom(given: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   return given ?? (env.REDIS_URL || DISTRIBUTED_DEFAULTS.redisUrl);

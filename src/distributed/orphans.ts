@@ -15,17 +15,17 @@ export async function findOrphans(redis: Redis, limit: number, prefix: string = 
   await repairRunIndex(redis, prefix);
   const { runs } = await queryRuns(redis, { statuses: ['STARTED', 'CANCELING'], limit }, prefix);
   if (runs.length === 0) return [];
-  const pipeline = redis.pipeline();
-  for (const { runId } of runs) {
-    const keys = runKeys(runId, prefix);
-    pipeline.hmget(keys.record, 'status', 'job');
-    pipeline.exists(keys.driver);
-  }
-  const replies = (await pipeline.exec()) ?? [];
+  // A pipeline per run (its keys share one hash tag, so one slot on a cluster); sent together.
+  const perRun = await Promise.all(
+    runs.map(async ({ runId }) => {
+      const keys = runKeys(runId, prefix);
+      return (await redis.pipeline().hmget(keys.record, 'status', 'job').exists(keys.driver).exec().catch(() => null)) ?? [];
+    }),
+  );
   const found: OrphanRun[] = [];
   runs.forEach(({ runId }, i) => {
-    const [fieldsErr, fields] = replies[2 * i] ?? [];
-    const [driverErr, driver] = replies[2 * i + 1] ?? [];
+    const [fieldsErr, fields] = perRun[i]?.[0] ?? [];
+    const [driverErr, driver] = perRun[i]?.[1] ?? [];
     if (fieldsErr || driverErr || driver !== 0) return;
     const [status, job] = (fields as Array<string | null>) ?? [];
     if ((status === 'STARTED' || status === 'CANCELING') && job) found.push({ runId, status, job });

@@ -8,6 +8,7 @@ import type {
   StepStatus,
 } from '../core/types.js';
 import { BatonError } from '../errors.js';
+import { duplicateRedis } from './connection.js';
 import { DEFAULT_PREFIX, runKeys, runsIndexKey } from './keys.js';
 import { scriptCommand } from './lua-loader.js';
 import { indexRun, indexRunStatus, unindexRun } from './run-index.js';
@@ -172,7 +173,7 @@ export function createRunStore(
     const conn = idle.pop();
     if (conn) return conn;
     // A blocked read must not be cut short by ioredis' per-command retry count.
-    const dup = redis.duplicate({ maxRetriesPerRequest: null, connectionName: 'baton-blocking' });
+    const dup = duplicateRedis(redis, { maxRetriesPerRequest: null, connectionName: 'baton-blocking' });
     for (const listener of redis.listeners('error')) dup.on('error', listener as (err: Error) => void);
     opened.push(dup);
     return dup;
@@ -200,8 +201,9 @@ export function createRunStore(
         const fields = Object.fromEntries(plan.steps.map((s) => [s.key, JSON.stringify(initial)]));
         multi.hset(keys.steps, fields);
       }
-      multi.zadd(runsIndexKey(prefix), startScore(record), record.runId);
       await execMulti(multi);
+      // Indexes across runs: each its own call, never in the run's MULTI (Redis Cluster: one hash tag per command).
+      await redis.zadd(runsIndexKey(prefix), startScore(record), record.runId);
       const createdMs = Date.parse(record.createdAt ?? record.startedAt);
       const indexed = { runId: record.runId, job: record.job, tags: record.tags, status: record.status };
       await indexRun(redis, { ...indexed, createdMs: Number.isNaN(createdMs) ? Date.now() : createdMs }, prefix);
@@ -321,9 +323,8 @@ export function createRunStore(
       if (limit <= 0) return [];
       const ids = await redis.zrevrange(runsIndexKey(prefix), 0, limit - 1);
       if (ids.length === 0) return [];
-      const pipeline = redis.pipeline();
-      for (const id of ids) pipeline.hgetall(runKeys(id, prefix).record);
-      const records = unwrap(await pipeline.exec()) as Record<string, string>[];
+      // One command per run (the runs hash to many slots, so no pipeline on a cluster); sent together.
+      const records = await Promise.all(ids.map((id) => redis.hgetall(runKeys(id, prefix).record)));
       // Runs past their retention expired on their own: drop them from the index too.
       const expired = ids.filter((_id, i) => Object.keys(records[i] ?? {}).length === 0);
       if (expired.length > 0) await redis.zrem(runsIndexKey(prefix), ...expired);
@@ -332,9 +333,7 @@ export function createRunStore(
 
     async stepCounts(runIds) {
       if (runIds.length === 0) return [];
-      const pipeline = redis.pipeline();
-      for (const id of runIds) pipeline.hvals(runKeys(id, prefix).steps);
-      const rows = unwrap(await pipeline.exec()) as string[][];
+      const rows = await Promise.all(runIds.map((id) => redis.hvals(runKeys(id, prefix).steps)));
       return rows.map((values) => {
         const counts: Partial<Record<StepStatus, number>> = {};
         for (const v of values) {
@@ -346,7 +345,8 @@ export function createRunStore(
     },
 
     async deleteRun(runId) {
-      await redis.multi().del(...Object.values(runKeys(runId, prefix))).zrem(runsIndexKey(prefix), runId).exec();
+      await redis.del(...Object.values(runKeys(runId, prefix)));
+      await redis.zrem(runsIndexKey(prefix), runId);
       await unindexRun(redis, runId, prefix);
     },
 

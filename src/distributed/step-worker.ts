@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { DelayedError, Queue, UnrecoverableError, Worker, WaitingError, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, WaitingError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Json, JobDefinition, RunEvent, SerializedError, StepOutcome } from '../core/types.js';
 import { BatonError } from '../errors.js';
@@ -9,6 +9,8 @@ import type { StepRunner } from '../executors/step-pool.js';
 import { serializeError } from '../executors/serialize-error.js';
 import { createRedis } from './connection.js';
 import { createPlacement, ownCopyProblem } from './job-placement.js';
+import { queueList } from './options.js';
+import { bullOptions, openStepQueues } from './queues.js';
 import { createOutputStore, type OutputStore } from './output-store.js';
 import { runKeys } from './keys.js';
 import { DEFAULT_MAX_DELIVERIES, maxStalledCountFor } from './poison.js';
@@ -28,6 +30,7 @@ import { distributedTuning } from './tuning.js';
 
 export interface StepWorkerOptions {
   redisUrl: string;
+  /** The queue to take steps from, or several comma-separated (`q1,q2`). */
   queue: string;
   jobs: ReadonlyMap<string, JobDefinition>;
   logger: Logger;
@@ -98,8 +101,11 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
     sweepIntervalMs: tuning.slotSweepMs,
   });
   // Steps this worker's releases admit are enqueued from here, without waiting for their coordinator.
-  const handoffQueue = new Queue<StepJobData>(o.queue, { connection: redis, defaultJobOptions: QUEUE_JOB_RETENTION });
-  handoffQueue.on('error', (e) => log.warn({ err: e.message }, 'queue error'));
+  const queueNames = queueList(o.queue);
+  const handoffQueues = openStepQueues<StepJobData>(queueNames, redis, {
+    defaultJobOptions: QUEUE_JOB_RETENTION,
+    onError: (e) => log.warn({ err: e.message }, 'queue error'),
+  });
   const outputStores = new Map<string, OutputStore>();
   const running = new Map<string, Running>();
   const placement = createPlacement({ redis, queue: o.queue, prefix, jobs: o.jobs, workerId: id, ...(o.placementWaitMs ? { waitMs: o.placementWaitMs } : {}) });
@@ -203,10 +209,10 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
           ...(output === undefined ? {} : { output }),
           ...(starting ? {} : { start }),
         }),
-        d.leaseId ? semaphore.releaseAndTake([d.leaseId], o.queue).catch((e: unknown) => log.warn({ err: String(e) }, 'could not release a slot')) : null,
+        d.leaseId ? semaphore.releaseAndTake([d.leaseId], job.queueName).catch((e: unknown) => log.warn({ err: String(e) }, 'could not release a slot')) : null,
       ]);
       // Enqueued before this step completes in BullMQ, so this worker's fetch of its next job may take one.
-      if (admitted && admitted.length > 0) await enqueueAdmitted(admitted);
+      if (admitted && admitted.length > 0) await enqueueAdmitted(admitted, job.queueName);
       if (endId === null) {
         log.warn({ runId: d.runId, step: d.stepKey, attempt: d.attempt }, 'result not recorded: another delivery of this step owns it, or its run has ended');
         // A refusal for a run that does not exist is still this message's failure (BullMQ keeps the reason).
@@ -223,7 +229,7 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
   /** A message that is not a step: logged, said in its run's event log if it names a run that exists, and failed for good. */
   const refuseMessage = async (job: Job, parsed: Extract<ParsedStepMessage, { ok: false }>): Promise<never> => {
     const message = `worker ${id} refused queue message ${String(job.id)}: not a valid step (${parsed.problem})`;
-    log.error({ jobId: job.id, queue: o.queue, ...(parsed.runId ? { runId: parsed.runId } : {}) }, message);
+    log.error({ jobId: job.id, queue: job.queueName, ...(parsed.runId ? { runId: parsed.runId } : {}) }, message);
     if (parsed.runId && (await redis.exists(runKeys(parsed.runId).record).catch(() => 0)) === 1) {
       const e: RunEvent = { type: 'LOG', level: 'error', timestamp: new Date().toISOString(), runId: parsed.runId, message };
       if (parsed.stepKey) Object.assign(e, { stepKey: parsed.stepKey, attempt: parsed.attempt ?? 1 });
@@ -233,7 +239,7 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
   };
 
   /** Steps a release of ours admitted (their coordinators enqueue them too: the same ids, no-ops). */
-  const enqueueAdmitted = async (admitted: ReadonlyArray<{ leaseId: string; job: string }>): Promise<void> => {
+  const enqueueAdmitted = async (admitted: ReadonlyArray<{ leaseId: string; job: string }>, queueName: string): Promise<void> => {
     const jobs: StepQueueJob[] = [];
     for (const a of admitted) {
       try {
@@ -243,21 +249,27 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
         // Malformed: its coordinator enqueues it.
       }
     }
+    const handoffQueue = handoffQueues.named(queueName);
+    if (!handoffQueue) return;
     await addStepJobs(handoffQueue, jobs).catch((e: unknown) => log.warn({ err: String(e) }, 'could not enqueue admitted steps (their coordinators will)'));
   };
 
   const workerConnection = createRedis(o.redisUrl, { role: 'bullmq' });
-  const worker = new Worker<StepJobData>(o.queue, processor, {
-    connection: workerConnection,
-    concurrency: o.concurrency ?? WORKER_DEFAULTS.concurrency,
-    lockDuration: o.lockDurationMs ?? WORKER_DEFAULTS.lockDurationMs,
-    stalledInterval: o.stalledIntervalMs ?? WORKER_DEFAULTS.stalledIntervalMs,
-    // A step that keeps killing its worker fails after maxDeliveries; the coordinator's sweep notices.
-    maxStalledCount: maxStalledCountFor(o.maxDeliveries ?? DEFAULT_MAX_DELIVERIES),
-    autorun: false,
+  // One BullMQ worker per queue served (`--concurrency` applies to each).
+  const workers = queueNames.map((name) => {
+    const worker = new Worker<StepJobData>(name, processor, {
+      ...bullOptions(name, workerConnection),
+      concurrency: o.concurrency ?? WORKER_DEFAULTS.concurrency,
+      lockDuration: o.lockDurationMs ?? WORKER_DEFAULTS.lockDurationMs,
+      stalledInterval: o.stalledIntervalMs ?? WORKER_DEFAULTS.stalledIntervalMs,
+      // A step that keeps killing its worker fails after maxDeliveries; the coordinator's sweep notices.
+      maxStalledCount: maxStalledCountFor(o.maxDeliveries ?? DEFAULT_MAX_DELIVERIES),
+      autorun: false,
+    });
+    worker.on('error', (e) => log.warn({ err: e.message }, 'worker error'));
+    worker.on('stalled', (jobId) => log.warn({ jobId }, 'step stalled (its worker died?): re-queued'));
+    return worker;
   });
-  worker.on('error', (e) => log.warn({ err: e.message }, 'worker error'));
-  worker.on('stalled', (jobId) => log.warn({ jobId }, 'step stalled (its worker died?): re-queued'));
 
   await subscriber.subscribe(cancelChannel(prefix));
   subscriber.on('message', (_channel: string, raw: string) => {
@@ -275,15 +287,15 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
     }
   });
 
-  void worker.run().catch((e: unknown) => log.error({ err: String(e) }, 'worker stopped'));
-  await worker.waitUntilReady();
+  for (const worker of workers) void worker.run().catch((e: unknown) => log.error({ err: String(e) }, 'worker stopped'));
+  await Promise.all(workers.map((w) => w.waitUntilReady()));
   log.info({ queue: o.queue, jobs: [...o.jobs.keys()], concurrency: o.concurrency ?? WORKER_DEFAULTS.concurrency }, 'worker ready');
 
   return {
     id,
     async close() {
       const graceMs = o.graceMs ?? WORKER_DEFAULTS.graceMs;
-      const closing = worker.close();
+      const closing = Promise.all(workers.map((w) => w.close()));
       const timer = setTimeout(() => {
         if (running.size > 0) log.warn({ steps: running.size }, 'grace period over: aborting running steps and re-queuing them');
         for (const r of running.values()) {
@@ -294,7 +306,7 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
       await closing;
       clearTimeout(timer);
       await subscriber.quit().catch(() => {});
-      await handoffQueue.close().catch(() => {});
+      await handoffQueues.close();
       await semaphore.close();
       await runStore.close();
       await Promise.all([redis.quit().catch(() => {}), workerConnection.quit().catch(() => {})]);

@@ -5,6 +5,7 @@
  * read (CLIENT UNBLOCK from the command connection) so it is served at once.
  */
 import type { Redis } from 'ioredis';
+import { duplicateRedis, isClusterConnection } from './connection.js';
 
 export type StreamEntry = [id: string, fields: string[]];
 
@@ -39,7 +40,46 @@ export function compareStreamIds(a: string, b: string): number {
   return bySeq === 0n ? 0 : bySeq < 0n ? -1 : 1;
 }
 
+/**
+ * The hub for `redis`. On Redis Cluster one XREAD cannot name streams of different runs (their
+ * hash tags differ), so each followed stream gets a hub (and a blocking connection) of its own,
+ * closed when its last reader leaves.
+ */
 export function createStreamHub(redis: Redis): StreamHub {
+  return isClusterConnection(redis) ? createHubPerStream(redis) : createSharedHub(redis);
+}
+
+function createHubPerStream(redis: Redis): StreamHub {
+  const hubs = new Map<string, StreamHub>();
+  return {
+    get readers() {
+      let n = 0;
+      for (const hub of hubs.values()) n += hub.readers;
+      return n;
+    },
+    lastId: async (key) => (await redis.xrevrange(key, '+', '-', 'COUNT', 1))[0]?.[0] ?? '0-0',
+    async *follow(key, after, signal) {
+      let hub = hubs.get(key);
+      if (!hub) hubs.set(key, (hub = createSharedHub(redis)));
+      try {
+        yield* hub.follow(key, after, signal);
+      } finally {
+        if (hub.readers === 0 && hubs.get(key) === hub) {
+          hubs.delete(key);
+          await hub.close();
+        }
+      }
+    },
+    async close() {
+      const all = [...hubs.values()];
+      hubs.clear();
+      await Promise.all(all.map((h) => h.close()));
+    },
+  };
+}
+
+function createSharedHub(redis: Redis): StreamHub {
+  const cluster = isClusterConnection(redis);
   const readers = new Map<string, Set<Reader>>();
   let conn: Redis | undefined;
   let connId: number | undefined;
@@ -52,15 +92,18 @@ export function createStreamHub(redis: Redis): StreamHub {
   const blocking = async (): Promise<Redis> => {
     if (!conn) {
       // A blocked read must not be cut short by ioredis' per-command retry count.
-      conn = redis.duplicate({ maxRetriesPerRequest: null, connectionName: 'baton-watch' });
+      conn = duplicateRedis(redis, { maxRetriesPerRequest: null, connectionName: 'baton-watch' });
       conn.on('error', () => {}); // reconnects by itself; the loop retries
     }
-    connId ??= Number(await conn.client('ID'));
+    // On a cluster CLIENT ID/UNBLOCK would reach any node: no kick there (see kick).
+    if (!cluster) connId ??= Number(await conn.client('ID'));
     return conn;
   };
 
   /** Ends the XREAD in flight (its key list is stale), retrying until the server has it blocked. */
   const kick = (): void => {
+    // Cluster (one stream per hub): a second reader of the stream waits for the next XREAD (at most BLOCK_MS).
+    if (cluster) return;
     const target = iteration;
     void (async () => {
       while (!closed && inFlight && iteration === target) {

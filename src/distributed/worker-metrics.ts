@@ -6,7 +6,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Queue } from 'bullmq';
+import { openStepQueues } from './queues.js';
 import type { Redis } from 'ioredis';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { StepObserver } from '../executors/observed-runner.js';
@@ -36,8 +36,8 @@ export function createWorkerMetrics(src: WorkerMetricsSources): WorkerMetrics {
   const registry = new Registry();
   registry.setDefaultLabels({ queue: src.queue });
   collectDefaultMetrics({ register: registry, prefix: 'baton_worker_' });
-  const queue = new Queue(src.queue, { connection: src.redis });
-  queue.on('error', () => {}); // a scrape during an outage just misses the depth
+  // A scrape during an outage just misses the depth.
+  const queues = openStepQueues(src.queue, src.redis);
 
   const running = new Gauge({ name: 'baton_worker_steps_running', help: 'Steps running on this worker now', registers: [registry] });
   const duration = new Histogram({
@@ -64,8 +64,8 @@ export function createWorkerMetrics(src: WorkerMetricsSources): WorkerMetrics {
     help: 'Steps waiting in this worker\'s queue (waiting, delayed or prioritized)',
     registers: [registry],
     async collect() {
-      const counts = await queue.getJobCounts('waiting', 'delayed', 'prioritized').catch(() => undefined);
-      if (counts) this.set(Object.values(counts).reduce((a, b) => a + b, 0));
+      const all = await Promise.all(queues.names.map((n) => queues.named(n)?.getJobCounts('waiting', 'delayed', 'prioritized'))).catch(() => undefined);
+      if (all) this.set(all.flatMap((counts) => Object.values(counts ?? {})).reduce((a, b) => a + b, 0));
     },
   });
   // Read at scrape time from the shared semaphores (one snapshot per scrape for both gauges): the
@@ -144,7 +144,7 @@ export function createWorkerMetrics(src: WorkerMetricsSources): WorkerMetrics {
     },
     async close() {
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-      await queue.close().catch(() => {});
+      await queues.close();
     },
   };
 }

@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import type { WorkerInfo } from '../instance/types.js';
 import type { StepObserver } from '../executors/observed-runner.js';
 import { DEFAULT_PREFIX, workerKey, workersIndexKey } from './keys.js';
+import { queueList } from './options.js';
 
 export const DEFAULT_HEARTBEAT_MS = 2000;
 /** A registration outlives its last heartbeat by this many heartbeats. */
@@ -118,7 +119,7 @@ export async function listWorkers(redis: Redis, options: { prefix?: string; queu
   values.forEach((raw, i) => {
     const parsed = raw === null ? undefined : parseRegistration(raw);
     if (!parsed) dead.push(ids[i] as string);
-    else if (options.queue === undefined || parsed.queue === options.queue) live.push(parsed);
+    else if (options.queue === undefined || servesAny(parsed.queue, options.queue)) live.push(parsed);
   });
   // Its key expired: it stopped heartbeating. Removing it again later is harmless.
   if (dead.length > 0) await redis.zrem(workersIndexKey(prefix), ...dead);
@@ -167,4 +168,10 @@ function parseRegistration(raw: string): WorkerRegistration | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A worker on queues `served` (a spec: `q1,q2`) serves one of the queues of `wanted`. */
+function servesAny(served: string, wanted: string): boolean {
+  const mine = new Set(queueList(served));
+  return queueList(wanted).some((q) => mine.has(q));
 }

@@ -69,8 +69,11 @@ const multiprocess = emptyable(
   }),
 );
 
-export const REDIS_URL_RE = /^rediss?:\/\/\S+$/;
+export const REDIS_URL_RE = /^rediss?(\+cluster)?:\/\/\S+$/;
 export const QUEUE_RE = /^[A-Za-z0-9_.-]+$/;
+const queueName = z
+  .string({ error: 'expected a queue name' })
+  .regex(QUEUE_RE, { error: 'expected a queue name of letters, digits, "_", "." and "-"' });
 
 const outputStorage = oneOf('output storage', {
   redis: emptyable(
@@ -90,9 +93,11 @@ const distributed = emptyable(
       .string({ error: 'expected a Redis URL like redis://127.0.0.1:6379' })
       .regex(REDIS_URL_RE, { error: 'expected a Redis URL starting with redis:// or rediss://' })
       .optional(),
+    // One queue, or several: steps spread over them (src/distributed/queues.ts).
     queue: z
-      .string({ error: 'expected a queue name' })
-      .regex(QUEUE_RE, { error: 'expected a queue name of letters, digits, "_", "." and "-"' })
+      .union([queueName, z.array(queueName, { error: 'expected a queue name or a list of them' }).min(1, { error: 'expected at least one queue' })], {
+        error: 'expected a queue name or a list of them',
+      })
       .optional(),
     max_concurrent: intMin0.optional(),
     tag_concurrency_limits: tagConcurrencyLimits.optional(),

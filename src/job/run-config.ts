@@ -16,7 +16,7 @@ import type {
 import { InputError, type ErrorCode, type Problem } from '../errors.js';
 import { SourceIndex, toProblem } from './locate.js';
 import { redactRedisUrl } from '../redact.js';
-import { DISTRIBUTED_DEFAULTS } from '../distributed/options.js';
+import { DISTRIBUTED_DEFAULTS, queueSpec } from '../distributed/options.js';
 import { mergeRunConfig, sourceOf } from './merge.js';
 import { MAX_PROBLEMS, choiceHint, describeValue, formatPath, isPlainMap, valueAt, type PathProblem, type PathSeg } from './problem.js';
 import { parseYaml, readTextFile } from './read-yaml.js';
@@ -275,7 +275,7 @@ function toExecutor(data: RawRunConfig, job: JobDefinition): ExecutorConfig {
     return {
       kind: 'distributed',
       redisUrl: d.redis ?? (process.env.REDIS_URL || DEFAULT_REDIS_URL),
-      queue: d.queue ?? DEFAULT_QUEUE,
+      queue: d.queue === undefined ? DEFAULT_QUEUE : queueSpec(d.queue),
       maxConcurrent: d.max_concurrent ?? 0,
       tagConcurrencyLimits: toLimits(d.tag_concurrency_limits),
       retries: retriesOn(d.retries),

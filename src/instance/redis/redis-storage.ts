@@ -115,9 +115,15 @@ export function createRedisStorage(redis: Redis, prefix: string = DEFAULT_PREFIX
         },
         prefix,
       );
-      const pipeline = redis.pipeline();
-      for (const r of page.runs) pipeline.hgetall(runKeys(r.runId, prefix).record);
-      const results = page.runs.length > 0 ? ((await pipeline.exec()) ?? []) : [];
+      // One command per run (the runs hash to many slots, so no pipeline on a cluster); sent together.
+      const results = await Promise.all(
+        page.runs.map((r) =>
+          redis.hgetall(runKeys(r.runId, prefix).record).then(
+            (h): [Error | null, unknown] => [null, h],
+            (e: unknown): [Error | null, unknown] => [e instanceof Error ? e : new Error(String(e)), {}],
+          ),
+        ),
+      );
       const rows: RunRow[] = [];
       for (const [i, [err, h]] of results.entries()) {
         const fields = h as Record<string, string>;
