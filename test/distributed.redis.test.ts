@@ -90,16 +90,17 @@ describe('distributed executor', () => {
     expect(flaky).toEqual(['STEP_START:1', 'STEP_UP_FOR_RETRY:1', 'STEP_START:2', 'STEP_SUCCESS:2']);
     expect(events.at(-1)?.type).toBe('RUN_FAILURE');
     const status = await runCli(['status', summary.runId, '--json'], { env: env() });
-    // run --json adds each failed step's error; status --json does not carry it (yet).
-    const { errors, ...rest } = summary as typeof summary & { errors?: Record<string, { message: string }> };
+    // status --json is run --json's object, each failed step's error (message and stack) included.
+    const { errors } = summary as typeof summary & { errors?: Record<string, { message: string }> };
     expect(errors?.broken?.message).toBe('broken op always fails');
-    expect(JSON.parse(status.stdout)).toEqual(rest);
+    expect(JSON.parse(status.stdout)).toEqual(summary);
   });
 
   it('a worker that does not know the job fails the step with a message saying so, and runs nothing', async () => {
     const queue = uniqueQueue();
     const marker = path.join(tempDir(), 'ran');
-    await startWorker({ redisUrl: redis.url, jobs: [DIAMOND], queue, env: { MARK: marker } });
+    // No live worker has the job: after the placement wait (short here), the step fails.
+    await startWorker({ redisUrl: redis.url, jobs: [DIAMOND], queue, env: { MARK: marker }, args: ['--placement-wait', '1000'] });
     const cfg = distributedConfig(redis.url, queue);
     const r = await runCli(['run', FAULTS, '-s', 'start', '-c', cfg, '--json'], { env: env() });
     expect(r.code).toBe(1);
@@ -115,7 +116,7 @@ describe('distributed executor', () => {
     const changed = path.join(dir, 'diamond.yaml');
     writeFileSync(changed, readFileSync(changed, 'utf8').replace('ins: { src: src }', 'ins: { src: src }\n    config: { ms: 1 }'));
     const marker = path.join(dir, 'ran');
-    await startWorker({ redisUrl: redis.url, jobs: [changed], queue, env: { MARK: marker } });
+    await startWorker({ redisUrl: redis.url, jobs: [changed], queue, env: { MARK: marker }, args: ['--placement-wait', '1000'] });
     const cfg = distributedConfig(redis.url, queue);
     const r = await runCli(['run', DIAMOND, '-c', cfg, '--json'], { env: env() });
     expect(r.code).toBe(1);

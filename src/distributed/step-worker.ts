@@ -2,7 +2,8 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { DelayedError, UnrecoverableError, Worker, WaitingError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
-import type { Json, JobDefinition, RunEvent, SerializedError, StepOutcome } from '../core/types.js';
+import type { Json, JobDefinition, RunEvent, RunStatus, SerializedError, StepOutcome } from '../core/types.js';
+import { isTerminalRunStatus } from '../core/status.js';
 import { BatonError } from '../errors.js';
 import { runOp } from '../executors/run-op.js';
 import type { StepRunner } from '../executors/step-pool.js';
@@ -122,7 +123,9 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
     if (!parsed.ok) return refuseMessage(job, parsed);
     const d = parsed.data;
     // A rolling deploy: a step of another copy of the job is left for a worker that has that copy.
-    const placed = await placement(d);
+    let placed = await placement(d);
+    // A step of a run that does not exist (a stray message) or has ended is not left for anyone.
+    if (placed.kind === 'leave' && !(await runIsLive(d))) placed = { kind: 'refuse', ...(ownCopyProblem(o.jobs, id, d) ?? { code: 'JOB_UNKNOWN', message: 'unknown job' }) };
     if (placed.kind === 'leave') {
       await job.updateData({ ...job.data, placement: placed.note });
       await job.moveToDelayed(Date.now() + placed.delayMs, token);
@@ -224,6 +227,12 @@ export async function startStepWorker(o: StepWorkerOptions): Promise<StepWorker>
       clearTimeout(startTimer);
       running.delete(job.id as string);
     }
+  };
+
+  /** Whether the step's run exists and has not ended. */
+  const runIsLive = async (d: StepJobData): Promise<boolean> => {
+    const status = await redis.hget(runKeys(d.runId, d.prefix).record, 'status').catch(() => 'STARTED');
+    return status !== null && !isTerminalRunStatus(status as RunStatus);
   };
 
   /** A message that is not a step: logged, said in its run's event log if it names a run that exists, and failed for good. */
