@@ -55,4 +55,6 @@ try {
   const printed = e instanceof RunLeaseLostError;
   if (code !== 0 && !printed && args[0] === 'run' && args.includes('--json')) process.stdout.write(`${JSON.stringify(errorJson(e))}\n`);
   process.exitCode = code;
+  // A coordinator that lost its lease may hold sockets to a Redis it is cut off from: exit now.
+  if (printed) process.exit(code);
 }

@@ -109,8 +109,11 @@ export async function executeDistributed(
   // Lost the lease (this process stalled, or was cut off from Redis, past the lease): another
   // coordinator may drive the run now. Stop without writing anything to it, and say so.
   let lostLease = false;
+  let onLeaseLost: () => void = () => {};
+  const leaseLost = new Promise<void>((resolve) => (onLeaseLost = resolve));
   lease.onLost(() => {
     lostLease = true;
+    onLeaseLost();
     recorder.mute();
     launcher.abandon();
     cancel.abort();
@@ -175,7 +178,9 @@ export async function executeDistributed(
       onEvent: onRunEvent,
     });
     watch.stop();
-    await recorder.flushed();
+    // A coordinator that lost its lease does not wait for its writes: they may hang on a cut-off
+    // connection, and any that lands is refused by the run's fence.
+    await Promise.race([recorder.flushed(), leaseLost]);
     if (lostLease) {
       throw new RunLeaseLostError(
         `stopped driving run "${runId}": this coordinator lost its lease on it (it was stalled or cut off from Redis for longer than ${tuning.runLeaseMs} ms), so another coordinator may have adopted it; nothing was written to the run after that`,
@@ -193,13 +198,19 @@ export async function executeDistributed(
   } finally {
     watch.stop();
     options.signal?.removeEventListener('abort', onCallerAbort);
-    await lease.release();
-    await runStore.close(); // ends the launcher's blocked read at once
-    await launcher.close();
-    await semaphore.close();
-    await queues.close();
-    // BullMQ leaves connections it was handed open.
-    await Promise.all([redis.quit().catch(() => {}), queueConnection.quit().catch(() => {})]);
+    // Lost: nothing more goes to this Redis (it may be unreachable): drop the connections at once,
+    // and do not wait long on the rest (a cut-off socket answers nothing until the OS gives up).
+    if (lostLease) for (const conn of [redis, queueConnection]) conn.disconnect();
+    const closing = (async () => {
+      await lease.release();
+      await runStore.close(); // ends the launcher's blocked read at once
+      await launcher.close();
+      await semaphore.close();
+      await queues.close();
+      // BullMQ leaves connections it was handed open.
+      await Promise.all([redis.quit().catch(() => {}), queueConnection.quit().catch(() => {})]);
+    })();
+    await (lostLease ? Promise.race([closing, new Promise((r) => setTimeout(r, LOST_CLOSE_MS).unref())]) : closing);
   }
 }
 
@@ -227,6 +238,9 @@ async function replayRun(store: RunStore, runId: string): Promise<{ afterId: str
   const events = await store.readEvents(runId);
   return { afterId: events.at(-1)?.id ?? '0-0', steps: stepsFromEvents(events.map((e) => e.event)) };
 }
+
+/** How long a coordinator that lost its lease waits for its connections to close before it gives up on them. */
+const LOST_CLOSE_MS = 2000;
 
 const FINISHED_RUN: ReadonlySet<string> = new Set(['SUCCESS', 'FAILURE', 'CANCELED']);
 const FINAL_RUN_EVENTS: ReadonlySet<RunEvent['type']> = new Set(['RUN_SUCCESS', 'RUN_FAILURE', 'RUN_CANCELED']);
