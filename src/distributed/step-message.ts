@@ -50,7 +50,7 @@ export interface StepQueueJob {
  */
 export const ADD_CHUNK = 500;
 
-/** Adds step jobs: a lone one as one script call (addBulk wraps even one in MULTI), more in addBulks of ADD_CHUNK, sent at once. */
+/** Adds step jobs: a lone one as one script call (addBulk wraps even one in MULTI), more in addBulks of ADD_CHUNK, one per event-loop turn. */
 export async function addStepJobs(queue: Queue<StepJobData>, jobs: readonly StepQueueJob[]): Promise<void> {
   const only = jobs.length === 1 ? jobs[0] : undefined;
   if (only) {
@@ -59,8 +59,13 @@ export async function addStepJobs(queue: Queue<StepJobData>, jobs: readonly Step
   }
   const chunks: Array<Promise<unknown>> = [];
   for (let i = 0; i < jobs.length; i += ADD_CHUNK) {
+    // Building thousands of jobs takes seconds of CPU on a loaded machine: timers (the run
+    // lease's renewal) get their turn between chunks.
+    if (i > 0) await new Promise((resolve) => setImmediate(resolve));
     const chunk = jobs.slice(i, i + ADD_CHUNK);
-    chunks.push(queue.addBulk(chunk.map((j) => ({ name: j.name, data: j.data, opts: { jobId: j.jobId } }))));
+    const added = queue.addBulk(chunk.map((j) => ({ name: j.name, data: j.data, opts: { jobId: j.jobId } })));
+    added.catch(() => {}); // reported by the Promise.all below, once every chunk is sent
+    chunks.push(added);
   }
   await Promise.all(chunks);
 }
