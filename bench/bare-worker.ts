@@ -1,20 +1,23 @@
 /**
  * A bare BullMQ worker in its own process, for baselines with the same topology as baton (the
  * listener or coordinator in one process, the worker in another):
- *   node dist/bench/bare-worker.js REDIS_URL QUEUE CONCURRENCY [EXPECTED]
- * Prints "ready" once connected and, if EXPECTED is given, "done" when that many jobs completed.
+ *   node dist/bench/bare-worker.js REDIS_URL QUEUE CONCURRENCY [EXPECTED] [inline|sandboxed]
+ * Prints "ready" once connected and, if EXPECTED is given (not ''), "done" when that many jobs
+ * completed. `sandboxed` runs each job in BullMQ's sandbox (a processor file in child processes).
  */
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'bullmq';
 import { createRedis } from '../src/distributed/connection.js';
 
-const [redisUrl, queue, concurrency, expected] = process.argv.slice(2);
+const [redisUrl, queue, concurrency, expected, processor] = process.argv.slice(2);
 if (!redisUrl || !queue) {
   console.error('usage: bare-worker REDIS_URL QUEUE CONCURRENCY [EXPECTED]');
   process.exit(2);
 }
 const connection = createRedis(redisUrl, { role: 'bullmq' });
-const worker = new Worker(queue, async () => null, { connection, concurrency: Number(concurrency ?? 1) });
-const total = expected === undefined ? undefined : Number(expected);
+const processFile = fileURLToPath(new URL('./bare-processor.js', import.meta.url));
+const worker = new Worker(queue, processor === 'sandboxed' ? processFile : async () => null, { connection, concurrency: Number(concurrency ?? 1) });
+const total = expected === undefined || expected === '' ? undefined : Number(expected);
 let completed = 0;
 worker.on('completed', () => {
   completed += 1;

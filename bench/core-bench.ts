@@ -2,6 +2,7 @@
  * Sections 1-3: multiprocess per-step overhead, loading a 100,000-op job file, select + plan.
  * Also the job-file generators the distributed benches share.
  */
+import { spawn } from 'node:child_process';
 import { copyFile, mkdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,6 +59,14 @@ export function failureOf(result: RunResult): string {
   return f ? `; first failure: ${f.stepKey}: ${f.error?.code ?? ''} ${f.error?.message ?? f.message ?? ''}` : '';
 }
 
+function nodeE0(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' });
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`node -e 0 exited ${code}`))));
+  });
+}
+
 async function timeIt<T>(fn: () => T | Promise<T>): Promise<{ ms: number; result: T }> {
   const t0 = performance.now();
   const result = await fn();
@@ -98,6 +107,11 @@ export async function benchMultiprocess(tmp: string): Promise<Section> {
     figures: [],
   };
   const job = await loadJob(await writeJob(join(tmp, 'chain30'), 'job.yaml', jobYaml('chain30', CHAIN, chainOp('noop'))));
+  // The yardstick for a fresh process per step, in the same run: a bare `node -e 0`, whole.
+  const nodeStarts: number[] = [];
+  for (let i = 0; i < 7; i++) nodeStarts.push((await timeIt(() => nodeE0())).ms);
+  const bareNode = median(nodeStarts);
+  section.figures.push({ name: 'bare `node -e 0`, whole process (median of 7)', value: bareNode, unit: 'ms' });
   for (const ex of EXECUTORS) {
     const times: Array<{ type: RunEvent['type']; at: number }> = [];
     const result = await executeJob(job, {
@@ -128,6 +142,10 @@ export async function benchMultiprocess(tmp: string): Promise<Section> {
       ...(ex.target !== undefined ? { target: { cmp: '<=', limit: ex.target } } : {}),
       note: `launch ${(launch / CHAIN).toFixed(1)} ms + in-step ${(inStep / CHAIN).toFixed(1)} ms on average; fastest step ${fastest.toFixed(1)} ms`,
     });
+    if (ex.label.startsWith('forkserver')) {
+      const perStep = (at('RUN_SUCCESS') - at('RUN_START')) / CHAIN;
+      section.figures.push({ name: `${ex.label} ÷ bare node -e 0`, value: perStep / bareNode, unit: '×', target: { cmp: '<=', limit: 0.6 } });
+    }
   }
   return section;
 }

@@ -2,8 +2,6 @@
  * `npm run bench`: prints figures against the issues' targets and writes them as JSON to the
  * temp dir. Nothing is asserted: a missed target is printed, never a failed exit.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -15,89 +13,14 @@ import { deleteLimit, listLimits, setLimit } from '../src/distributed/semaphore/
 import { loadJob } from '../src/job/load-job.js';
 import { executeJob } from '../src/run/execute-job.js';
 import type { RunResult } from '../src/run/execute-run.js';
-import { benchBareChain, benchBareFanOut, benchBareFanOutCrossProcess } from './bullmq-baseline.js';
 import { benchBigJob, benchMultiprocess, chainOp, failureOf, jobYaml, median, packageRoot, writeJob } from './core-bench.js';
+import { withWorkers, type Ctx } from './processes.js';
+import { benchBigRun, benchWholeChain, benchWholeFanOut } from './whole-bench.js';
 import { benchValidate } from './validate-bench.js';
 import { printSection, printSummary, type Figure, type Section } from './report.js';
 import { benchGetRuns } from './runs-bench.js';
 import { startRedisServer, type BenchRedis } from './redis-server.js';
 import { benchUiRunView } from './ui-bench.js';
-
-// ---------------------------------------------------------------- worker processes
-
-interface WorkerProcess {
-  stop(): Promise<void>;
-}
-
-const liveWorkers = new Set<ChildProcess>();
-process.once('exit', () => liveWorkers.forEach((w) => w.kill('SIGKILL')));
-
-/** `node dist/worker/main.js ...`, resolved once it logged "worker ready" (stderr JSON). */
-async function startWorker(root: string, redisUrl: string, queue: string, jobs: string[], concurrency: number): Promise<WorkerProcess> {
-  const args = [join(root, 'dist', 'worker', 'main.js'), '--redis', redisUrl, '--queue', queue, '--concurrency', String(concurrency)];
-  for (const j of jobs) args.push('--jobs', j);
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } });
-  liveWorkers.add(child);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  void exited.then(() => liveWorkers.delete(child));
-  let tail = '';
-  let buffered = '';
-  const ready = new Promise<void>((resolve, reject) => {
-    child.stderr.on('data', (chunk: Buffer) => {
-      tail = (tail + chunk.toString()).slice(-3000);
-      buffered += chunk.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) {
-        try {
-          if ((JSON.parse(line) as { msg?: string }).msg === 'worker ready') resolve();
-        } catch {
-          // not a JSON log line
-        }
-      }
-    });
-    child.once('error', reject);
-    void exited.then(() => reject(new Error(`worker exited before "worker ready" (code ${child.exitCode}):\n${tail}`)));
-    setTimeout(() => reject(new Error(`worker not ready within 30 s:\n${tail}`)), 30_000).unref();
-  });
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
-      child.kill('SIGTERM');
-      await exited;
-      clearTimeout(kill);
-    }
-  };
-  try {
-    await ready;
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  return { stop };
-}
-
-/** `count` workers on a fresh queue for one measurement; stopped afterwards, whatever happens. */
-async function withWorkers<T>(
-  ctx: Ctx,
-  o: { count: number; concurrency: number; jobs: string[] },
-  fn: (queue: string) => Promise<T>,
-): Promise<T> {
-  const queue = `bench-${randomUUID().slice(0, 8)}`;
-  const workers: WorkerProcess[] = [];
-  try {
-    for (let i = 0; i < o.count; i++) workers.push(await startWorker(ctx.root, ctx.redisUrl, queue, o.jobs, o.concurrency));
-    return await fn(queue);
-  } finally {
-    await Promise.all(workers.map((w) => w.stop()));
-  }
-}
-
-interface Ctx {
-  root: string;
-  tmp: string;
-  redisUrl: string;
-}
 
 interface TimedRun {
   result: RunResult;
@@ -122,89 +45,11 @@ async function runDistributed(ctx: Ctx, job: JobDefinition, queue: string, timeo
 
 const at = (run: TimedRun, type: RunEvent['type']): number[] => run.times.filter((t) => t.e.type === type).map((t) => t.at);
 
-// ---------------------------------------------------------------- 4. distributed vs bare BullMQ
-
-const HOPS = 2000;
-const WARMUP = 20; // as benchBareChain: untimed first hops
-const FAN_OUT = 20_000;
-const FAN_CONCURRENCY = 100;
-
 function distributedMissing(root: string): string | undefined {
   for (const f of ['src/distributed/coordinator.ts', 'worker/main.ts', 'dist/worker/main.js']) {
     if (!existsSync(join(root, f))) return `${f} does not exist`;
   }
   return undefined;
-}
-
-async function benchChain(ctx: Ctx): Promise<Section> {
-  const section: Section = {
-    title: `4a. Distributed chain of ${HOPS.toLocaleString('en-US')} no-op steps vs bare BullMQ`,
-    short: '4a. distributed chain',
-    method: [
-      `Bare: a QueueEvents listener here adds the next job when the previous completes, ${WARMUP} warm-up hops + ${HOPS} timed;`,
-      'the worker in a child process (as baton\'s: the ratio compares like with like), and for reference in this process.',
-      `Baton: a chain of ${WARMUP + HOPS} steps (deps), one worker process at --concurrency 1; timed from the`,
-      `${WARMUP}th STEP_SUCCESS to the last one (${HOPS} hops), as seen by the coordinator's onEvent.`,
-    ].join('\n'),
-    figures: [],
-  };
-  const bare = await benchBareChain(ctx.redisUrl, HOPS, { workerIn: 'child-process' });
-  const bareInProcess = await benchBareChain(ctx.redisUrl, HOPS);
-  section.figures.push(
-    { name: 'bare BullMQ, worker process', value: bare.msPerHop, unit: 'ms/hop' },
-    { name: 'bare BullMQ, worker in listener', value: bareInProcess.msPerHop, unit: 'ms/hop' },
-  );
-  const file = await writeJob(join(ctx.tmp, 'dchain'), 'job.yaml', jobYaml('dchain', WARMUP + HOPS, chainOp('noop')));
-  const job = await loadJob(file);
-  const run = await withWorkers(ctx, { count: 1, concurrency: 1, jobs: [file] }, (queue) => runDistributed(ctx, job, queue, 120_000));
-  const done = at(run, 'STEP_SUCCESS');
-  const baton = ((done[done.length - 1] as number) - (done[WARMUP - 1] as number)) / HOPS;
-  section.figures.push(
-    { name: 'baton', value: baton, unit: 'ms/hop' },
-    { name: 'baton ÷ bare', value: baton / bare.msPerHop, unit: '×', target: { cmp: '<=', limit: 1.2 } },
-    { name: 'baton ÷ bare, worker in listener', value: baton / bareInProcess.msPerHop, unit: '×' },
-  );
-  return section;
-}
-
-async function benchFanOut(ctx: Ctx): Promise<Section> {
-  const section: Section = {
-    title: `4b. Distributed fan-out of ${FAN_OUT.toLocaleString('en-US')} no-op steps vs bare BullMQ`,
-    short: '4b. distributed fan-out',
-    method: [
-      `Bare: one addBulk to one worker at concurrency ${FAN_CONCURRENCY}, addBulk → last completion; the worker in a child`,
-      'process (as baton\'s: the ratio compares like with like), and for reference in this process.',
-      `Baton: ${FAN_OUT.toLocaleString('en-US')} independent steps, one worker process at --concurrency ${FAN_CONCURRENCY};`,
-      'RUN_START → last STEP_SUCCESS (the run record and plan are already in Redis; the final outputs fetch is after).',
-    ].join('\n'),
-    figures: [],
-  };
-  const bare = await benchBareFanOutCrossProcess(ctx.redisUrl, FAN_OUT, FAN_CONCURRENCY);
-  const bareInProcess = await benchBareFanOut(ctx.redisUrl, FAN_OUT, FAN_CONCURRENCY);
-  section.figures.push(
-    { name: 'bare BullMQ, worker process', value: bare.jobsPerSecond, unit: 'jobs/s' },
-    { name: 'bare BullMQ, worker in this process', value: bareInProcess.jobsPerSecond, unit: 'jobs/s' },
-  );
-  const file = await writeJob(join(ctx.tmp, 'dfan'), 'job.yaml', jobYaml('dfan', FAN_OUT, () => 'fn: ./ops.mjs#noop'));
-  const job = await loadJob(file);
-  const { run, wallMs } = await withWorkers(ctx, { count: 1, concurrency: FAN_CONCURRENCY, jobs: [file] }, async (queue) => {
-    const t0 = performance.now();
-    const run = await runDistributed(ctx, job, queue, 120_000);
-    return { run, wallMs: performance.now() - t0 };
-  });
-  const done = at(run, 'STEP_SUCCESS');
-  const baton = FAN_OUT / (((done[done.length - 1] as number) - (at(run, 'RUN_START')[0] as number)) / 1000);
-  section.figures.push(
-    {
-      name: 'baton',
-      value: baton,
-      unit: 'jobs/s',
-      note: `whole executeJob call (plan check, run record, outputs fetch): ${(wallMs / 1000).toFixed(2)} s = ${Math.round(FAN_OUT / (wallMs / 1000))} steps/s`,
-    },
-    { name: 'baton ÷ bare', value: baton / bare.jobsPerSecond, unit: '×', target: { cmp: '>=', limit: 0.7 } },
-    { name: 'baton ÷ bare, worker in this process', value: baton / bareInProcess.jobsPerSecond, unit: '×' },
-  );
-  return section;
 }
 
 // ---------------------------------------------------------------- 5. global limits (issue 5)
@@ -381,14 +226,16 @@ async function main(): Promise<void> {
     const ctx = redis ? { root, tmp, redisUrl: redis.url } : undefined;
     const skip = missing ?? noRedis ?? '';
     if (ctx) {
-      await attempt('4a. Distributed chain vs bare BullMQ', () => benchChain(ctx));
-      await attempt('4b. Distributed fan-out vs bare BullMQ', () => benchFanOut(ctx));
+      await attempt('4a. Distributed chain vs bare BullMQ', () => benchWholeChain(ctx));
+      await attempt('4b. Distributed fan-out vs bare BullMQ', () => benchWholeFanOut(ctx));
       await attempt('5. Global tag limits across runs and workers', () => benchLimits(ctx));
       await attempt('6. getRuns with 10,000 runs recorded', () => benchGetRuns(ctx.redisUrl));
+      await attempt('7. A 100,000-step distributed run', () => benchBigRun(ctx));
     } else {
       record({ title: '4. Distributed vs bare BullMQ', figures: [], skipped: skip });
       record({ title: '5. Global tag limits across runs and workers', figures: [], skipped: skip });
       record({ title: '6. getRuns with 10,000 runs recorded', figures: [], skipped: skip });
+      record({ title: '7. A 100,000-step distributed run', figures: [], skipped: skip });
     }
     await attempt('8. Web UI: run view with 50,000 log lines', () => benchUiRunView(root));
   } finally {

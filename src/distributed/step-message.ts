@@ -46,11 +46,31 @@ export interface StepQueueJob {
   jobId: string;
 }
 
-/** Adds step jobs: a lone one as one script call (addBulk wraps even one in MULTI), several in one addBulk. */
+/**
+ * Jobs per addBulk. An addBulk is one MULTI, which Redis runs without serving anyone else: a fan-out
+ * of 20,000 steps in one would stall every worker's fetch, and the coordinator's own lease
+ * renewal, for seconds. In chunks the first steps start while the rest are being added.
+ */
+export const ADD_CHUNK = 500;
+
+/** Adds step jobs: a lone one as one script call (addBulk wraps even one in MULTI), more in addBulks of ADD_CHUNK, one per event-loop turn. */
 export async function addStepJobs(queue: Queue<StepJobData>, jobs: readonly StepQueueJob[]): Promise<void> {
   const only = jobs.length === 1 ? jobs[0] : undefined;
-  if (only) await queue.add(only.name, only.data, { jobId: only.jobId });
-  else if (jobs.length > 1) await queue.addBulk(jobs.map((j) => ({ name: j.name, data: j.data, opts: { jobId: j.jobId } })));
+  if (only) {
+    await queue.add(only.name, only.data, { jobId: only.jobId });
+    return;
+  }
+  const chunks: Array<Promise<unknown>> = [];
+  for (let i = 0; i < jobs.length; i += ADD_CHUNK) {
+    // Building thousands of jobs takes seconds of CPU on a loaded machine: timers (the run
+    // lease's renewal) get their turn between chunks.
+    if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+    const chunk = jobs.slice(i, i + ADD_CHUNK);
+    const added = queue.addBulk(chunk.map((j) => ({ name: j.name, data: j.data, opts: { jobId: j.jobId } })));
+    added.catch(() => {}); // reported by the Promise.all below, once every chunk is sent
+    chunks.push(added);
+  }
+  await Promise.all(chunks);
 }
 
 /** Deterministic BullMQ job id: enqueuing the same attempt twice is a no-op. (BullMQ ids may not contain ':'.) */
