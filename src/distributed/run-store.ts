@@ -10,7 +10,7 @@ import type {
 import { BatonError } from '../errors.js';
 import { duplicateRedis } from './connection.js';
 import { DEFAULT_PREFIX, runKeys, runsIndexKey } from './keys.js';
-import { batchedScripts } from './lua-loader.js';
+import { scriptCommand } from './lua-loader.js';
 import { indexRun, indexRunStatus, unindexRun } from './run-index.js';
 
 export interface RunRecord {
@@ -186,11 +186,8 @@ export function createRunStore(
     return reply as string;
   };
 
-  /**
-   * Through the Lua gateway: EVALSHA, the writes of one event-loop turn in one pipeline (one socket
-   * write), in order among themselves. Reads on the connection are not held back behind them.
-   */
-  const script = batchedScripts(redis);
+  /** Through the Lua gateway: EVALSHA, ordered like any plain command. */
+  const script = (file: string, keys: string[], args: Array<string | number>): Promise<unknown> => scriptCommand(redis, file)(...keys, ...args);
 
   return {
     async createRun(record, plan) {
