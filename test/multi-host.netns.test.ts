@@ -8,7 +8,8 @@
  *   stalled interval, its slots come back, and when the link heals its late completion is refused
  *   by the attempt's fencing token (one STEP_SUCCESS per step; outputs are the accepted attempt's);
  * - the coordinator's host cut off from Redis past its run lease: `serve` on another host adopts
- *   the run and finishes it; the old coordinator exits RUN_LEASE_LOST and nothing it sent lands.
+ *   the run and finishes it; the old coordinator exits RUN_LEASE_LOST while still cut off, and
+ *   nothing it sent lands.
  *
  * Prints the recovery times. Skipped (with the reason) where namespaces cannot be made.
  */
@@ -249,9 +250,10 @@ describe.skipIf(skip !== undefined)('several hosts (network namespaces)', () => 
     const before = await snapshot();
     expect(before.record.status).toBe('SUCCESS');
 
-    net.heal(coord);
+    // It stops while still cut off: it lost its lease, so it waits on nothing it sent.
     const { code } = await run.exited;
     expect(code, run.stderr()).toBe(1);
+    net.heal(coord);
     const last = JSON.parse(run.stdout()) as { runId: string; status: string; error: { code: string } };
     expect(last).toMatchObject({ runId, error: { code: 'RUN_LEASE_LOST' } });
     // Its sockets are closed and drained: whatever it sent has arrived, or never will.
