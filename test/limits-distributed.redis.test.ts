@@ -17,6 +17,7 @@ import { listLimits, type LimitView } from '../src/distributed/semaphore/limits-
 import { CLI, ROOT, runCli, type CliOptions, type CliResult } from './helpers/cli.js';
 import { startTestRedis, type TestRedis } from './helpers/redis.js';
 import { startWorkers, stopAllWorkers, type TestWorker } from './helpers/workers.js';
+import { ceiling } from './helpers/ceilings.js';
 
 const FIX = path.join(ROOT, 'test/fixtures/limits');
 const jobFile = (name: string): string => path.join(FIX, `${name}.yaml`);
@@ -116,7 +117,7 @@ async function view(spec: string): Promise<LimitView> {
 }
 
 async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, ms = 20_000, every = 25): Promise<T> {
-  const deadline = Date.now() + ms;
+  const deadline = Date.now() + ceiling('event', ms);
   for (;;) {
     const v = await check();
     if (v !== undefined && v !== false) return v;

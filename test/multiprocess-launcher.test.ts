@@ -5,6 +5,7 @@ import type { StartMethod, StepLauncher } from '../src/core/types.js';
 import { createMultiprocessLauncher } from '../src/executors/multiprocess-launcher.js';
 import { WarmPool } from '../src/executors/process-pool.js';
 import { OPS_DIR, cmdOp, fnOp, makeHooks, makeJob, makeRequest } from './fixtures/ops/helpers.js';
+import { ceiling } from './helpers/ceilings.js';
 
 const job = makeJob({
   answer: fnOp('default'),
@@ -154,7 +155,7 @@ function stepChildren(): string[] {
 }
 
 async function waitFor(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
+  const until = Date.now() + ceiling('event', timeoutMs);
   while (!cond()) {
     if (Date.now() > until) throw new Error('timed out waiting');
     await new Promise((r) => setTimeout(r, 10));

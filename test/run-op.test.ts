@@ -5,6 +5,7 @@ import { createInProcessLauncher } from '../src/executors/in-process-launcher.js
 import { importOpFunction, verifyOps } from '../src/executors/op-module.js';
 import { runOp } from '../src/executors/run-op.js';
 import { BASIC, OPS_DIR, cmdOp, fnOp, makeHooks, makeJob, makeRequest } from './fixtures/ops/helpers.js';
+import { ceiling } from './helpers/ceilings.js';
 
 const run = (impl: Parameters<typeof runOp>[0], request = makeRequest('op'), hooks = makeHooks(), graceMs = 200) =>
   runOp(impl, OPS_DIR, request, hooks, { graceMs });
@@ -209,7 +210,7 @@ describe('in-process launcher', () => {
 });
 
 async function waitFor(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
+  const until = Date.now() + ceiling('event', timeoutMs);
   while (!cond()) {
     if (Date.now() > until) throw new Error('timed out waiting');
     await new Promise((r) => setTimeout(r, 10));

@@ -9,6 +9,7 @@ import { createSemaphore, type Lease, type Semaphore, type SemaphoreOptions, typ
 import { acquireCall, renewCall } from '../src/distributed/semaphore/slot-calls.js';
 import { BatonError } from '../src/errors.js';
 import { startTestRedis, type TestRedis } from './helpers/redis.js';
+import { ceiling } from './helpers/ceilings.js';
 
 let server: TestRedis;
 let redis: Redis;
@@ -58,7 +59,7 @@ function track<T>(p: Promise<T>): { done: () => boolean; p: Promise<T> } {
 }
 
 async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + ceiling('event', timeoutMs);
   while (!(await cond())) {
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await sleep(10);

@@ -180,7 +180,7 @@ export function isAlive(pid: number): boolean {
 
 /** Polls `check` every 20 ms until it is true or `ms` pass; returns its last value. */
 export async function waitFor(check: () => boolean, ms = 5000): Promise<boolean> {
-  const end = Date.now() + ms;
+  const end = Date.now() + ceiling('event', ms);
   for (;;) {
     if (check()) return true;
     if (Date.now() > end) return false;
