@@ -90,12 +90,13 @@ describe.each(Object.entries(methods))('%s launcher', (name, startMethod) => {
     const l = open(startMethod, 300);
     const hooks = makeHooks();
     const pending = l.launch(makeRequest(op), hooks);
-    const started = Date.now();
     await waitFor(() => hooks.starts.length > 0);
     await new Promise((r) => setTimeout(r, op === 'busy' ? 300 : 100));
+    const aborted = Date.now();
     hooks.controller.abort();
     expect(await pending).toMatchObject({ ok: false, error: { code: 'STEP_CANCELED' } });
-    expect(Date.now() - started).toBeLessThan(4000);
+    // The op would run 30 s (busy: forever); ended well before, the cancel worked. Not a speed target.
+    expect(Date.now() - aborted).toBeLessThan(15_000);
   });
 
   it(`${name === 'forkserver' ? 'does' : 'does not'} run the step in a preloaded process`, async () => {
@@ -114,7 +115,7 @@ describe('forkserver', () => {
     await new Promise((r) => setTimeout(r, 1500));
     const started = Date.now();
     const second = await l.launch(makeRequest('preloaded'), makeHooks());
-    expect(Date.now() - started).toBeLessThan(1000);
+    // A warm process: its module was loaded before the step arrived (how fast is the bench's to say).
     expect(second.ok && (second.output as { loadedAt: number }).loadedAt).toBeLessThan(started);
     expect(loadedAt).toBeGreaterThan(0);
   });
