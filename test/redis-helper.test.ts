@@ -93,7 +93,7 @@ describe('connection', () => {
       expect(tls.options.maxRetriesPerRequest).toBeGreaterThan(0);
       expect(bullmq.options.maxRetriesPerRequest).toBeNull();
       expect(blocking.options.maxRetriesPerRequest).toBeNull();
-      expect(() => createRedis('http://host:6379')).toThrow(/redis:\/\/ or rediss:\/\//);
+      expect(() => createRedis('http://host:6379')).toThrow(/the scheme must be redis:\/\/, rediss:\/\/, redis\+cluster:\/\/ or rediss\+cluster:\/\//);
     } finally {
       for (const r of [tls, bullmq, blocking]) r.disconnect();
     }
