@@ -41,15 +41,28 @@ export function registerServe(program: Command): void {
       const jobs = await loadJobRegistry(jobPaths);
       await assertRedisReachable(redisUrl);
       const logger = createProcessLogger('baton-serve');
-      const server = serveOrphans({ redisUrl, jobs, logger, intervalMs: flags.interval * 1000, maxRuns: flags.maxRuns, scheduleIntervalMs: flags.scheduleInterval * 1000, queueIntervalMs: flags.queueInterval * 1000 });
+      const stopping = new AbortController();
+      const server = serveOrphans({
+        redisUrl,
+        jobs,
+        logger,
+        intervalMs: flags.interval * 1000,
+        maxRuns: flags.maxRuns,
+        scheduleIntervalMs: flags.scheduleInterval * 1000,
+        queueIntervalMs: flags.queueInterval * 1000,
+        signal: stopping.signal,
+      });
       // Stopping leaves adopted runs as a crash would: their leases lapse and another serve (or
       // `resume`) adopts them. Waiting for them instead could take as long as the runs do.
       for (const signal of ['SIGTERM', 'SIGINT'] as const) {
         process.once(signal, () => {
           logger.info({ signal, driving: [...server.driving] }, 'stopping: runs driven here are adopted again once their leases lapse');
-          // Leaves the daemon registry at once (a killed serve drops out when its heartbeat expires).
+          // Finishes the tick or queue pass under way (so a tick is never left half recorded), and
+          // leaves the daemon registry at once (a killed serve drops out when its heartbeat expires).
+          stopping.abort();
           const giveUp = new Promise((r) => setTimeout(r, 5000).unref());
-          void Promise.race([server.unregister().catch(() => {}), giveUp]).finally(() => process.exit(0));
+          const finished = Promise.all([server.loopsStopped(), server.unregister().catch(() => {})]);
+          void Promise.race([finished, giveUp]).finally(() => process.exit(0));
         });
       }
       logger.info({ id: server.id, redis: redactRedisUrl(redisUrl), jobs: [...jobs.keys()], intervalS: flags.interval, maxRuns: flags.maxRuns }, 'serve ready');

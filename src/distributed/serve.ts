@@ -53,6 +53,11 @@ export interface Server {
   readonly id: string;
   /** Removes its registration at once (a stopping serve), instead of letting it expire. */
   unregister(): Promise<void>;
+  /**
+   * Once the signal aborted: resolves when the schedule, sensor and queue loops have finished
+   * what they were doing (a tick under way is recorded, a queued run taken is started).
+   */
+  loopsStopped(): Promise<void>;
   /** Runs this process drives now. */
   readonly driving: ReadonlySet<string>;
   /** Resolves when the signal stopped the scanning and every adopted run has ended. */
@@ -163,10 +168,12 @@ export function serveOrphans(o: ServeOptions): Server {
     while (driving.size > 0) await Promise.all([...driving.values()]);
   })();
 
+  let loops: Promise<unknown> = Promise.resolve();
   const done = (async () => {
     try {
       await heartbeat.start().catch((e: unknown) => o.logger.warn({ err: e instanceof Error ? e.message : String(e) }, 'could not write the first heartbeat'));
-      await Promise.all([orphanLoop, scheduleLoop(o, redis, theInstance), queueLoop(o, redis, id, theInstance)]);
+      loops = Promise.all([scheduleLoop(o, redis, theInstance), queueLoop(o, redis, id, theInstance)]);
+      await Promise.all([orphanLoop, loops]);
     } finally {
       await heartbeat.stop().catch(() => {});
       if (instance) await (await instance).close().catch(() => {});
@@ -177,6 +184,9 @@ export function serveOrphans(o: ServeOptions): Server {
   return {
     id,
     unregister: () => heartbeat.stop(),
+    loopsStopped: async () => {
+      await loops.catch(() => {});
+    },
     get driving() {
       return new Set(driving.keys());
     },
