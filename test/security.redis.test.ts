@@ -14,7 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseErrorSummary, ROOT, runCli, type CliResult } from './helpers/cli.js';
 import { distributedConfig, tempDir, uniqueQueue } from './helpers/distributed.js';
 import { startWorker, stopAllWorkers, WORKER_BIN } from './helpers/workers.js';
-import { CEILING_MS } from './helpers/ceilings.js';
+import { CEILING_MS, ceiling } from './helpers/ceilings.js';
 
 const PASSWORD = 's3cr3t-pass';
 const USER = 'alice';
@@ -235,7 +235,8 @@ describe('a Redis password never leaks', () => {
     child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+    // It exits by itself once Redis refuses the password; the ceiling only stops a hung one (a loaded machine starts processes slowly).
+    const timer = setTimeout(() => child.kill('SIGKILL'), ceiling('processStart'));
     const code = await exited;
     clearTimeout(timer);
     return { out, code };
