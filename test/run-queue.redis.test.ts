@@ -88,11 +88,11 @@ async function limit(...args: string[]): Promise<void> {
   expect(r.code, r.stderr).toBe(0);
 }
 
-async function ended(runIds: readonly string[]): Promise<RunDetail[]> {
+async function ended(runIds: readonly string[], timeoutMs?: number): Promise<RunDetail[]> {
   return waitFor(`${runIds.length} runs to end`, async () => {
     const runs = await Promise.all(runIds.map((id) => instance.getRun(id)));
     return runs.every((r) => r?.status === 'SUCCESS') ? (runs as RunDetail[]) : undefined;
-  });
+  }, timeoutMs);
 }
 
 describe('submitting', () => {
@@ -230,7 +230,9 @@ describe('serve starts queued runs', () => {
     const queue = uniqueQueue();
     const job = sleepyJob('adopted', 4000);
     const config = distributedConfig(redis.url, queue);
-    const lease = { BATON_RUN_LEASE_MS: '1000' };
+    // Short enough that the dead serve's run is adopted soon, long enough that a live serve on a
+    // loaded machine keeps its lease (a 1 s lease was lost by live drivers under load).
+    const lease = { BATON_RUN_LEASE_MS: '5000' };
     await startWorker({ redisUrl: redis.url, jobs: [job], queue });
     await limit('max_concurrent_runs', '1');
     const first = await submit(job, '-c', config);
@@ -239,7 +241,7 @@ describe('serve starts queued runs', () => {
     await waitFor('the first run to start', async () => ((await instance.getRun(first))?.status === 'STARTED' ? true : undefined));
     await dying.stop('SIGKILL');
     startServe(job, lease);
-    const [a, b] = await ended([first, second]);
+    const [a, b] = await ended([first, second], 180_000);
     const events = (await instance.getEvents(first, { limit: 1000 })).events.map((e) => e.type);
     expect(events).toContain('RUN_RESUMED');
     expect(Date.parse(b?.startedAt as string)).toBeGreaterThanOrEqual(Date.parse(a?.endedAt as string));
