@@ -7,7 +7,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -16,25 +15,11 @@ import { loadJob } from '../src/job/load-job.js';
 import { executeJob } from '../src/run/execute-job.js';
 import { chainOp, failureOf, jobYaml, packageRoot, writeJob } from './core-bench.js';
 import { startRedisServer } from './redis-server.js';
+import { treeRss } from './processes.js';
 
 const CHAIN = Number(process.env.BENCH_CHAIN ?? 300);
 const FAN = Number(process.env.BENCH_FAN ?? 1000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4);
-
-/** Resident set size of a process and all its descendants, in bytes (Linux /proc). */
-function treeRss(pid: number): number {
-  let total = 0;
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    total += Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
-    for (const task of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) {
-      total += treeRss(Number(task));
-    }
-  } catch {
-    // gone meanwhile
-  }
-  return total;
-}
 
 async function startWorker(root: string, redisUrl: string, queue: string, job: string, isolation: string): Promise<ChildProcess> {
   const args = [join(root, 'dist/worker/main.js'), '--redis', redisUrl, '--queue', queue, '--jobs', job, '--concurrency', String(CONCURRENCY), '--isolation', isolation];
